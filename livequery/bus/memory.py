@@ -1,0 +1,59 @@
+"""The in-process bus: events go straight from the write path to this process's subscribers."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import msgspec
+
+from livequery.bus import ChangeEvent
+
+log = logging.getLogger(__name__)
+
+
+class MemoryBus:
+    """At most once; in publish order. Each subscriber has a bounded queue: if a subscriber falls
+    `max_backlog` events behind, further events to it are dropped and counted rather than grow memory."""
+
+    def __init__(self, max_backlog: int = 100_000) -> None:
+        self._queues: set[asyncio.Queue[ChangeEvent]] = set()
+        self._position = 0
+        self._max_backlog = max_backlog
+        self._origin = f"{os.getpid()}"
+        self.dropped = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._queues.clear()
+
+    async def publish(self, event: ChangeEvent) -> None:
+        self._position += 1
+        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin)
+        for queue in self._queues:
+            try:
+                queue.put_nowait(stamped)
+            except asyncio.QueueFull:
+                self.dropped += 1
+                log.warning("live query subscriber is %d events behind; dropping an event", queue.qsize())
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[ChangeEvent]]:
+        queue: asyncio.Queue[ChangeEvent] = asyncio.Queue(self._max_backlog)
+        self._queues.add(queue)
+        try:
+            yield _drain(queue)
+        finally:
+            self._queues.discard(queue)
+
+    def health(self) -> dict[str, Any]:
+        return {"bus": "memory", "connected": True, "dropped": self.dropped}
+
+
+async def _drain(queue: asyncio.Queue[ChangeEvent]) -> AsyncIterator[ChangeEvent]:
+    while True:
+        yield await queue.get()
