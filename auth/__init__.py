@@ -1,0 +1,1 @@
+"""Who may do what: users, sessions, roles, ACLs and class-level permissions."""
