@@ -1,0 +1,100 @@
+"""The ASGI application: Parse REST under the mount path, LiveQuery websockets, CORS as Parse sends it."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.request import BodyTooLarge, Unauthorized, call_from_request
+from api.router import NoRoute, Reply, Router
+from api.routes import register_all
+from api.routes.system import MasterRequired
+from api.services import Services
+from api.settings import Settings
+from storage.errors import ErrorCode, ParseError
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,PUT,POST,DELETE,OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "X-Parse-Master-Key, X-Parse-REST-API-Key, X-Parse-Javascript-Key, X-Parse-Application-Id, "
+        "X-Parse-Client-Version, X-Parse-Session-Token, X-Requested-With, X-Parse-Revocable-Session, "
+        "X-Parse-Request-Id, X-Parse-Installation-Id, X-Parse-Client-Key, X-Parse-Windows-Key, "
+        "X-Parse-Cloud-Context, Content-Type, Pragma, Cache-Control, Authorization"),
+    "Access-Control-Expose-Headers": "X-Parse-Job-Status-Id, X-Parse-Push-Status-Id",
+}
+_encode = msgspec.json.Encoder().encode
+
+
+def status_for(code: int) -> int:
+    """Parse's HTTP statuses: 404 for OBJECT_NOT_FOUND, 500 for INTERNAL_SERVER_ERROR, 400 otherwise."""
+    if code == ErrorCode.OBJECT_NOT_FOUND:
+        return 404
+    if code == ErrorCode.INTERNAL_SERVER_ERROR:
+        return 500
+    return 400
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    merged = {**CORS_HEADERS, **(headers or {})}
+    return Response(_encode(body), status_code=status, headers=merged, media_type="application/json")
+
+
+def error_response(error: Exception, request_path: str) -> Response:
+    if isinstance(error, ParseError):
+        return json_response({"code": error.code, "error": error.message}, status_for(error.code))
+    if isinstance(error, Unauthorized):
+        return json_response({"error": error.message}, 403)
+    if isinstance(error, MasterRequired):
+        return json_response({"error": "unauthorized: master key is required"}, 403)
+    if isinstance(error, BodyTooLarge):
+        return json_response({"code": ErrorCode.OBJECT_TOO_LARGE, "error": "request entity too large"}, 413)
+    if isinstance(error, NoRoute):
+        return json_response({"code": ErrorCode.INVALID_JSON, "error": str(error)}, 404)
+    log.exception("internal error answering %s", request_path, exc_info=error)
+    return json_response({"code": 1, "error": "Internal server error.", "message": "Internal server error."}, 500)
+
+
+def create_app(settings: Settings) -> Starlette:
+    router = Router()
+    register_all(router)
+    services = Services(settings, router)
+    mount = settings.mount_path
+
+    async def parse_endpoint(request: Request) -> Response:
+        path = "/" + request.path_params.get("path", "")
+        if request.method == "OPTIONS":
+            return Response(status_code=200, headers=CORS_HEADERS)
+        try:
+            call = await call_from_request(request, path, settings.max_body_bytes)
+            handler, call.path_params = router.resolve(call.method, path)
+            if path.rstrip("/") not in router.public_paths:
+                use_session = path.rstrip("/") not in ("/login", "/users/login")
+                call.principal = await services.authenticator.principal(call.credentials, use_session=use_session)
+            reply: Reply = await handler(call, services)
+        except Exception as error:  # every failure becomes a Parse answer; the server keeps serving
+            return error_response(error, request.url.path)
+        return json_response(reply.body, reply.status, reply.headers)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    routes: list[Any] = [
+        Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.services = services
+    return app

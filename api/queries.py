@@ -1,0 +1,259 @@
+"""The read path: find, get and count with Parse's query parameters, sub-queries resolved and pointers included."""
+from __future__ import annotations
+
+from typing import Any
+
+from api import permissions
+from api.output import project, to_rest
+from api.settings import Settings
+from auth.principal import Principal
+from storage.adapter import Document, FindOptions, SortKey, StorageAdapter
+from storage.errors import ErrorCode, ParseError
+from storage.query import (And, Compare, Field, In, InQuery, MATCH_ALL, Node, Nor, Or, Select, conjoin,
+                           parse_where)
+from storage.schema import ClassSchema, validate_class_name
+from storage.schema_cache import SchemaCache
+from storage.values import Pointer, decode
+
+FIND_PARAMS = frozenset({"where", "order", "limit", "skip", "keys", "excludeKeys", "include", "includeAll",
+                         "count", "readPreference", "includeReadPreference", "subqueryReadPreference", "hint",
+                         "explain", "comment", "redirectClassNameForKey"})
+GET_PARAMS = frozenset({"keys", "include", "excludeKeys", "readPreference", "includeReadPreference"})
+MASTER_ONLY_READ = frozenset({"_Idempotency", "_PushStatus", "_JobStatus", "_JobSchedule", "_Hooks",
+                              "_GlobalConfig", "_Audience"})
+
+
+class QueryService:
+    def __init__(self, settings: Settings, store: StorageAdapter, schemas: SchemaCache) -> None:
+        self._settings = settings
+        self._store = store
+        self._schemas = schemas
+
+    async def find(self, principal: Principal, class_name: str, params: dict[str, Any],
+                   extra: Node | None = None) -> dict[str, Any]:
+        """`GET /classes/C`: `{"results": [...]}` plus `"count"` when asked."""
+        for key in params:
+            if key not in FIND_PARAMS:
+                raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid parameter for query: {key}")
+        validate_class_name(class_name)
+        self._check_readable_class(principal, class_name)
+        schema = await self._schemas.get(class_name)
+        redirect = params.get("redirectClassNameForKey")
+        where = parse_where(_json_param(params.get("where")), internal=principal.is_master)
+        if isinstance(redirect, str) and schema is not None:
+            target = schema.fields.get(redirect)
+            if target is not None and target.type == "Relation" and target.target_class:
+                class_name = target.target_class
+                schema = await self._schemas.get(class_name)
+        if schema is None:
+            if not (principal.is_master or self._settings.allow_client_class_creation):
+                raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                                 f"This user is not allowed to access non-existent class: {class_name}")
+            return {"results": [], "count": 0} if _truthy(params.get("count")) else {"results": []}
+        counting = _truthy(params.get("count"))
+        limit = _int_param(params, "limit", self._settings.default_limit)
+        if self._settings.max_limit is not None:
+            limit = min(limit, self._settings.max_limit)
+        skip = _int_param(params, "skip", 0)
+        operation = "count" if counting and limit == 0 else "find"
+        scope = await self.scoped_where(principal, schema, where, operation, extra)
+        body: dict[str, Any] = {}
+        results: list[Document] = []
+        if limit > 0:
+            order = self._order(schema, params.get("order"))
+            results = await self._store.find(class_name, scope, FindOptions(order, limit, skip))
+        body["results"] = await self.present(principal, schema, results, params)
+        if counting:
+            if operation == "find":
+                permissions.check_class_operation(schema, "count", principal)
+            body["count"] = await self._store.count(class_name, scope)
+        return body
+
+    async def get(self, principal: Principal, class_name: str, object_id: str,
+                  params: dict[str, Any]) -> dict[str, Any]:
+        for key in params:
+            if key not in GET_PARAMS:
+                raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid parameter for query: {key}")
+        validate_class_name(class_name)
+        self._check_readable_class(principal, class_name)
+        schema = await self._schemas.get(class_name)
+        if schema is None:
+            raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
+        scope = await self.scoped_where(principal, schema, Field(("objectId",), (Compare("$eq", object_id),)),
+                                        "get", None)
+        found = await self._store.find(class_name, scope, FindOptions(limit=1))
+        if not found:
+            raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
+        return (await self.present(principal, schema, found, params))[0]
+
+    async def fetch(self, principal: Principal, class_name: str, where: Node, *, limit: int | None = None,
+                    operation: str = "find") -> list[Document]:
+        """Stored documents `principal` may read (sub-queries, includes, the auth routes)."""
+        schema = await self._schemas.get(class_name)
+        if schema is None:
+            return []
+        scope = await self.scoped_where(principal, schema, where, operation, None)
+        return await self._store.find(class_name, scope, FindOptions(limit=limit))
+
+    async def scoped_where(self, principal: Principal, schema: ClassSchema, where: Node, operation: str,
+                           extra: Node | None) -> Node:
+        """The query as the store runs it: CLP checked, sub-queries resolved, ACL read filter added."""
+        pointer_rule = permissions.check_class_operation(schema, operation, principal)
+        resolved = await self._resolve(principal, where)
+        parts = [resolved, permissions.read_filter(principal), pointer_rule, extra]
+        return conjoin(*(p for p in parts if p is not None))
+
+    async def present(self, principal: Principal, schema: ClassSchema, documents: list[Document],
+                      params: dict[str, Any]) -> list[dict[str, Any]]:
+        keys = _list_param(params.get("keys"))
+        exclude = _list_param(params.get("excludeKeys"))
+        out = [project(to_rest(doc, schema.class_name, principal,
+                               permissions.hidden_fields(schema, principal, doc)), keys, exclude)
+               for doc in documents]
+        include = _list_param(params.get("include")) or []
+        if _truthy(params.get("includeAll")):
+            include.append("*")
+        if keys:
+            include.extend(k.rsplit(".", 1)[0] for k in keys if "." in k)
+        if include and out:
+            await self._include(principal, schema, out, _include_tree(schema, include))
+        return out
+
+    # --- internals ----------------------------------------------------------------------------------------
+    def _check_readable_class(self, principal: Principal, class_name: str) -> None:
+        if class_name in MASTER_ONLY_READ and not principal.is_master:
+            raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                             f"Clients aren't allowed to perform the find operation on the {class_name} collection.")
+
+    def _order(self, schema: ClassSchema, raw: Any) -> tuple[SortKey, ...]:
+        if not raw:
+            return ()
+        names = raw if isinstance(raw, list) else str(raw).split(",")
+        keys = []
+        for name in names:
+            name = name.strip()
+            descending = name.startswith("-")
+            name = name.lstrip("-")
+            name = {"_created_at": "createdAt", "_updated_at": "updatedAt"}.get(name, name)
+            if not name or name == "$score":
+                continue
+            path = tuple(name.split("."))
+            if path[0] in schema.fields:  # Parse silently drops sort keys the schema does not know
+                keys.append(SortKey(path, descending))
+        return tuple(keys)
+
+    async def _resolve(self, principal: Principal, node: Node) -> Node:
+        """Replace `$inQuery`/`$select` by the values of their sub-query, run with the caller's permissions."""
+        if isinstance(node, (And, Or, Nor)):
+            children = tuple([await self._resolve(principal, child) for child in node.children])
+            return type(node)(children)
+        if not isinstance(node, Field):
+            return node
+        if not any(isinstance(c, (InQuery, Select)) for c in node.constraints):
+            return node
+        constraints = []
+        for constraint in node.constraints:
+            if isinstance(constraint, InQuery):
+                docs = await self.fetch(principal, validate_class_name(constraint.class_name), constraint.where)
+                pointers = tuple(Pointer(constraint.class_name, d["objectId"]) for d in docs)
+                constraints.append(In(pointers, negate=constraint.negate))
+            elif isinstance(constraint, Select):
+                docs = await self.fetch(principal, validate_class_name(constraint.class_name), constraint.where)
+                values = tuple(decode(_dig(d, constraint.key)) for d in docs if _dig(d, constraint.key) is not None)
+                constraints.append(In(values, negate=constraint.negate))
+            else:
+                constraints.append(constraint)
+        return Field(node.path, tuple(constraints))
+
+    async def _include(self, principal: Principal, schema: ClassSchema, objects: list[dict[str, Any]],
+                       tree: dict[str, dict]) -> None:
+        for field, subtree in tree.items():
+            wanted: dict[str, set[str]] = {}
+            for obj in objects:
+                for pointer in _pointers_in(obj.get(field)):
+                    wanted.setdefault(pointer["className"], set()).add(pointer["objectId"])
+            fetched: dict[tuple[str, str], dict[str, Any]] = {}
+            for class_name, ids in wanted.items():
+                target = await self._schemas.get(class_name)
+                if target is None:
+                    continue
+                docs = await self.fetch(principal, class_name,
+                                        Field(("objectId",), (In(tuple(sorted(ids))),)))
+                presented = [to_rest(d, class_name, principal, permissions.hidden_fields(target, principal, d))
+                             for d in docs]
+                if subtree:
+                    await self._include(principal, target, presented, subtree)
+                for item in presented:
+                    fetched[(class_name, item["objectId"])] = {"__type": "Object", "className": class_name, **item}
+            for obj in objects:
+                obj[field] = _replace_pointers(obj.get(field), fetched)
+
+
+def _json_param(raw: Any) -> Any:
+    if isinstance(raw, str):
+        raise ParseError(ErrorCode.INVALID_JSON, "where must be a JSON object")
+    return raw
+
+
+def _truthy(raw: Any) -> bool:
+    return raw in (1, True, "1", "true", "True")
+
+
+def _int_param(params: dict[str, Any], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid {name}: {raw!r}") from None
+    if isinstance(raw, bool):
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid {name}: {raw!r}")
+    return max(value, 0) if name == "skip" else (default if value < 0 else value)
+
+
+def _list_param(raw: Any) -> list[str] | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, list):
+        return [str(k) for k in raw]
+    return [k.strip() for k in str(raw).split(",") if k.strip()]
+
+
+def _dig(document: dict[str, Any], dotted: str) -> Any:
+    value: Any = document
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _include_tree(schema: ClassSchema, paths: list[str]) -> dict[str, dict]:
+    tree: dict[str, dict] = {}
+    for path in paths:
+        if path == "*":
+            for name, kind in schema.fields.items():
+                if kind.type in ("Pointer", "Array"):
+                    tree.setdefault(name, {})
+            continue
+        cursor = tree
+        for part in path.split("."):
+            cursor = cursor.setdefault(part, {})
+    return tree
+
+
+def _pointers_in(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict) and value.get("__type") == "Pointer":
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict) and v.get("__type") == "Pointer"]
+    return []
+
+
+def _replace_pointers(value: Any, fetched: dict[tuple[str, str], dict[str, Any]]) -> Any:
+    if isinstance(value, dict) and value.get("__type") == "Pointer":
+        return fetched.get((value["className"], value["objectId"]), value)
+    if isinstance(value, list):
+        return [_replace_pointers(v, fetched) for v in value]
+    return value

@@ -1,0 +1,50 @@
+"""Routes Parse calls by method and path, for HTTP and for `/batch` sub-requests alike."""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import msgspec
+
+from api.request import Call
+
+if TYPE_CHECKING:
+    from api.services import Services
+
+
+class Reply(msgspec.Struct):
+    body: Any
+    status: int = 200
+    headers: dict[str, str] | None = None
+
+
+Handler = Callable[[Call, "Services"], Awaitable[Reply]]
+
+
+class NoRoute(Exception):
+    pass
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+        self.public_paths: set[str] = set()  # answered without an application id (health)
+
+    def add(self, pattern: str, method: str, handler: Handler) -> None:
+        """`pattern` uses `{name}` for one path segment, e.g. `/classes/{className}/{objectId}`."""
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$")
+        for existing, methods in self._routes:
+            if existing.pattern == regex.pattern:
+                methods[method] = handler
+                return
+        self._routes.append((regex, {method: handler}))
+
+    def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        for regex, methods in self._routes:
+            found = regex.match(path)
+            if found is not None:
+                handler = methods.get(method)
+                if handler is None:
+                    raise NoRoute(f"Cannot {method} {path}")
+                return handler, found.groupdict()
+        raise NoRoute(f"Cannot {method} {path}")

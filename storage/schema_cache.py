@@ -1,0 +1,50 @@
+"""A process-local cache of class schemas in front of a store.
+
+Several server processes may share one database, so the cache is only ever a shortcut: adding fields always goes
+through the store's atomic `ensure_fields`, which re-reads the stored schema, and a miss re-reads the store.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Mapping
+
+from storage.adapter import StorageAdapter
+from storage.schema import ClassSchema, merge_fields
+from storage.values import FieldType
+
+
+class SchemaCache:
+    def __init__(self, store: StorageAdapter) -> None:
+        self._store = store
+        self._schemas: dict[str, ClassSchema] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, class_name: str) -> ClassSchema | None:
+        schema = self._schemas.get(class_name)
+        if schema is None:
+            schema = await self._store.get_schema(class_name)
+            if schema is not None:
+                self._schemas[class_name] = schema
+        return schema
+
+    async def all(self) -> list[ClassSchema]:
+        schemas = await self._store.get_all_schemas()
+        self._schemas = {s.class_name: s for s in schemas}
+        return schemas
+
+    def missing_fields(self, schema: ClassSchema | None, wanted: Mapping[str, FieldType]) -> dict[str, FieldType]:
+        """Fields `wanted` that the cached schema lacks (raises INCORRECT_TYPE on a known conflicting type)."""
+        if schema is None:
+            return dict(wanted)
+        return merge_fields(schema, wanted)
+
+    async def ensure(self, class_name: str, wanted: Mapping[str, FieldType]) -> ClassSchema:
+        schema = await self._store.ensure_fields(class_name, wanted)
+        self._schemas[class_name] = schema
+        return schema
+
+    def remember(self, schema: ClassSchema) -> None:
+        self._schemas[schema.class_name] = schema
+
+    def forget(self, class_name: str) -> None:
+        self._schemas.pop(class_name, None)
