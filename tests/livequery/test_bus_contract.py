@@ -1,0 +1,285 @@
+"""One contract for every bus (in-process and Redis), then what only a bus between processes can show:
+two processes on one Redis, and a Redis that goes away and comes back."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from livequery.bus import Bus, ChangeEvent, open_bus
+from livequery.bus.memory import MemoryBus
+from livequery.bus.redis import RedisBus
+
+WAIT = 5.0  # seconds any single expected event or state change may take
+OUTAGE_WAIT = 10.0  # reconnecting waits for a backoff step of at most a few seconds
+
+BusFactory = Callable[..., Awaitable[Any]]
+
+
+def event(n: int, class_name: str = "Chat") -> ChangeEvent:
+    return ChangeEvent(class_name=class_name, kind="create", object={"objectId": f"o{n}", "n": n})
+
+
+async def next_event(events: AsyncIterator[ChangeEvent]) -> ChangeEvent:
+    return await asyncio.wait_for(anext(events), WAIT)
+
+
+async def take(events: AsyncIterator[ChangeEvent], count: int) -> list[ChangeEvent]:
+    return [await next_event(events) for _ in range(count)]
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = OUTAGE_WAIT) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def nothing_arrives(events: AsyncIterator[ChangeEvent], within: float = 0.3) -> bool:
+    try:
+        await asyncio.wait_for(anext(events), within)
+    except TimeoutError:
+        return True
+    return False
+
+
+@pytest.fixture
+async def exit_stack() -> AsyncIterator[AsyncExitStack]:
+    async with AsyncExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_bus(request: pytest.FixtureRequest, exit_stack: AsyncExitStack) -> BusFactory:
+    """Builds started buses of the parametrized kind; all share one app id, as processes of one app would."""
+    app_id = f"test-{uuid.uuid4().hex[:8]}"
+    url = request.getfixturevalue("redis_server") if request.param == "redis" else None
+
+    async def make(**options: Any) -> Any:
+        bus: Any = RedisBus(url, channel=app_id, **options) if url else MemoryBus(**options)
+        await bus.start()
+        exit_stack.push_async_callback(bus.stop)
+        return bus
+
+    return make
+
+
+@pytest.fixture
+async def make_redis_bus(exit_stack: AsyncExitStack) -> Callable[..., Awaitable[RedisBus]]:
+    """Builds started RedisBus instances; call with the server URL (and the same app id for one app)."""
+
+    async def make(url: str, app_id: str = "app", **options: Any) -> RedisBus:
+        bus = RedisBus(url, channel=app_id, **options)
+        await bus.start()
+        exit_stack.push_async_callback(bus.stop)
+        return bus
+
+    return make
+
+
+# -- the contract every bus keeps ----------------------------------------------------------------------------
+
+
+async def test_events_arrive_in_publish_order_with_increasing_positions(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    async with bus.subscribe() as events:
+        for n in range(20):
+            await bus.publish(event(n))
+        received = await take(events, 20)
+    assert [e.object["n"] for e in received] == list(range(20))
+    positions = [e.position for e in received]
+    assert positions == sorted(set(positions)) and positions[0] > 0
+    assert len({e.origin for e in received}) == 1 and received[0].origin
+
+
+async def test_every_subscriber_gets_every_event(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    async with bus.subscribe() as first, bus.subscribe() as second:
+        for n in range(5):
+            await bus.publish(event(n))
+        assert [e.object["n"] for e in await take(first, 5)] == list(range(5))
+        assert [e.object["n"] for e in await take(second, 5)] == list(range(5))
+
+
+async def test_event_keeps_its_content(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    sent = ChangeEvent(class_name="Msg", kind="update", object={"objectId": "a", "text": "héllo", "tags": [1, 2]},
+                       original={"objectId": "a", "text": "hi"})
+    async with bus.subscribe() as events:
+        await bus.publish(sent)
+        got = await next_event(events)
+    assert (got.class_name, got.kind, got.object, got.original) == (sent.class_name, sent.kind, sent.object,
+                                                                    sent.original)
+
+
+async def test_subscriber_that_left_gets_nothing_and_publish_still_works(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    async with bus.subscribe():
+        pass
+    async with bus.subscribe() as events:
+        await bus.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1
+    assert bus.health()["dropped"] == 0
+
+
+async def test_slow_subscriber_loses_events_beyond_its_backlog_and_they_are_counted(make_bus: BusFactory) -> None:
+    bus = await make_bus(max_backlog=3)
+    async with bus.subscribe() as events:
+        for n in range(5):
+            await bus.publish(event(n))
+        assert [e.object["n"] for e in await take(events, 3)] == [0, 1, 2]
+        assert await nothing_arrives(events)
+    assert bus.health()["dropped"] == 2
+
+
+async def test_health_names_the_backend_and_says_connected(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    health = bus.health()
+    assert health["bus"] in ("memory", "redis")
+    assert health["connected"] is True
+    assert health["dropped"] == 0
+
+
+# -- Redis: between processes ---------------------------------------------------------------------------------
+
+
+def test_open_bus_picks_the_backend_by_url() -> None:
+    assert isinstance(open_bus(None, channel="app"), MemoryBus)
+    assert isinstance(open_bus("memory://", channel="app"), MemoryBus)
+    assert isinstance(open_bus("redis://127.0.0.1:1/0", channel="app"), RedisBus)
+    with pytest.raises(ValueError):
+        open_bus("kafka://x", channel="app")
+
+
+async def test_event_published_by_one_process_reaches_the_other(redis_server: str, make_redis_bus: Any) -> None:
+    app_id = uuid.uuid4().hex
+    writer, reader = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
+    assert writer.origin != reader.origin
+    async with reader.subscribe() as events:
+        for n in range(10):
+            await writer.publish(event(n))
+        received = await take(events, 10)
+    assert [e.object["n"] for e in received] == list(range(10))
+    assert [e.position for e in received] == list(range(1, 11))
+    assert {e.origin for e in received} == {writer.origin}
+
+
+async def test_both_processes_see_each_others_events_once(redis_server: str, make_redis_bus: Any) -> None:
+    app_id = uuid.uuid4().hex
+    one, two = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
+    async with one.subscribe() as at_one, two.subscribe() as at_two:
+        await one.publish(event(1))
+        await two.publish(event(2))
+        # Each sees its own event (delivered locally) and the other's (through Redis), and no echo of its own.
+        assert sorted(e.object["n"] for e in await take(at_one, 2)) == [1, 2]
+        assert sorted(e.object["n"] for e in await take(at_two, 2)) == [1, 2]
+        assert await nothing_arrives(at_one) and await nothing_arrives(at_two)
+
+
+async def test_apps_on_one_redis_do_not_see_each_other(redis_server: str, make_redis_bus: Any) -> None:
+    mine, theirs = await make_redis_bus(redis_server, "app-a"), await make_redis_bus(redis_server, "app-b")
+    listener = await make_redis_bus(redis_server, "app-a")
+    async with listener.subscribe() as events:
+        await theirs.publish(event(0))
+        await mine.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1
+
+
+async def test_read_cancelled_by_a_timeout_leaves_the_subscription_usable(
+    redis_server: str, make_redis_bus: Any
+) -> None:
+    bus = await make_redis_bus(redis_server, uuid.uuid4().hex)
+    async with bus.subscribe() as events:
+        assert await nothing_arrives(events, within=0.05)
+        await bus.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1
+
+
+async def test_message_that_is_not_an_event_is_counted_and_skipped(redis_server: str, make_redis_bus: Any) -> None:
+    app_id = uuid.uuid4().hex
+    writer, reader = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
+    raw = aioredis.Redis.from_url(redis_server)
+    try:
+        async with reader.subscribe() as events:
+            await raw.publish(reader.health()["channel"], b'{"not": "an event"}')
+            await writer.publish(event(7))
+            assert (await next_event(events)).object["n"] == 7
+    finally:
+        await raw.aclose()
+    assert reader.health()["undecodable"] == 1
+
+
+# -- Redis: outages -------------------------------------------------------------------------------------------
+
+
+async def test_publish_during_an_outage_neither_raises_nor_hangs_and_delivery_resumes(
+    redis_server_control: Any, make_redis_bus: Any
+) -> None:
+    server = redis_server_control
+    writer, reader = await make_redis_bus(server.url), await make_redis_bus(server.url)
+    async with reader.subscribe() as at_reader, writer.subscribe() as at_writer:
+        await writer.publish(event(0))
+        assert (await next_event(at_reader)).object["n"] == 0
+        assert (await next_event(at_writer)).object["n"] == 0
+
+        server.stop()
+        for n in range(1, 4):  # before and after the bus noticed: never an exception, never long
+            await asyncio.wait_for(writer.publish(event(n)), 3.0)
+        await eventually(lambda: not writer.health()["connected"] and not reader.health()["connected"])
+        health = writer.health()
+        assert health["bus"] == "redis" and health["dropped"] >= 1 and health["last_error"]
+        await asyncio.wait_for(writer.publish(event(4)), 0.5)  # known down: dropped at once
+        # The writer's own subscribers still get its events; the other process cannot (see below).
+        assert [e.object["n"] for e in await take(at_writer, 4)] == [1, 2, 3, 4]
+
+        server.start()
+        await eventually(lambda: writer.health()["connected"] and reader.health()["connected"])
+        assert writer.health()["reconnects"] == 1
+        await writer.publish(event(5))
+        resumed = await next_event(at_reader)
+        assert resumed.object["n"] == 5  # nothing of the outage arrived late
+        assert resumed.position == 6  # positions count dropped events too: the gap shows the loss
+
+
+async def test_bus_started_while_redis_is_down_connects_once_it_is_up(
+    redis_server_control: Any, make_redis_bus: Any
+) -> None:
+    server = redis_server_control
+    reader = await make_redis_bus(server.url)
+    server.stop()
+    await eventually(lambda: not reader.health()["connected"])
+    writer = await asyncio.wait_for(make_redis_bus(server.url), 5.0)  # start() does not fail or hang
+    assert writer.health()["connected"] is False
+    await asyncio.wait_for(writer.publish(event(0)), 0.5)
+    assert writer.health()["dropped"] == 1
+
+    server.start()
+    await eventually(lambda: writer.health()["connected"] and reader.health()["connected"])
+    async with reader.subscribe() as events:
+        await writer.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1
+
+
+async def test_stop_cancels_the_subscriber_loop_even_during_an_outage(
+    redis_server_control: Any, make_redis_bus: Any
+) -> None:
+    before = asyncio.all_tasks()
+    bus = RedisBus(redis_server_control.url, channel="app")
+    await bus.start()
+    assert len(asyncio.all_tasks() - before) == 1
+    redis_server_control.stop()
+    await eventually(lambda: not bus.health()["connected"])
+    await asyncio.wait_for(bus.stop(), 3.0)
+    assert asyncio.all_tasks() - before == set()
+    assert bus.health()["connected"] is False
+
+
+async def test_a_bus_satisfies_the_protocol() -> None:
+    bus: Bus = RedisBus("redis://127.0.0.1:1/0", channel="app")
+    assert bus.health()["connected"] is False
