@@ -1,0 +1,210 @@
+"""One LiveQuery socket's protocol state, without the socket: messages in, actions out (python-websockets style).
+
+`Connection.receive` takes a client frame and returns what to do: frames to send and subscriptions to add to or
+remove from the index. The hub applies them; tests read them.
+"""
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+import uuid
+from typing import Awaitable, Callable, Mapping, NamedTuple, Union
+
+import msgspec
+
+from auth.principal import ANONYMOUS, MASTER, Principal
+from livequery.protocol import (
+    Connect, LiveQueryErrorCode, ProtocolError, Subscribe, Unsubscribe, Update, connected_frame, decode_message,
+    error_frame, event_ident, subscribed_frame, unsubscribed_frame,
+)
+from livequery.subscriptions import Query, Subscriber, Subscription
+from storage.errors import ErrorCode, ParseError
+
+log = logging.getLogger(__name__)
+
+
+class Access(enum.Enum):
+    DENIED = "denied"
+    CLIENT = "client"
+    MASTER = "master"
+
+
+KeyCheck = Callable[[Connect], Access]
+"""Decides what a `connect` message's keys grant."""
+
+SessionResolver = Callable[[str], Awaitable["Principal | None"]]
+"""A session token's principal (the user with their roles), or None if the token is not valid."""
+
+QueryPreparer = Callable[[str, "Mapping[str, object] | None"], Query]
+"""(className, where) -> its compiled Query; raises ParseError for an invalid where (SubscriptionIndex.prepare)."""
+
+
+class ConfiguredKeys:
+    """The standard KeyCheck: the application id must match; if client keys (Parse's `keyPairs`) are configured,
+    one of the connect keys must match one of them or the master key; the client is master only when a master key
+    is configured and the connect `masterKey` equals it."""
+
+    _CLIENT_FIELDS = ("javascriptKey", "clientKey", "restAPIKey", "windowsKey")
+
+    def __init__(self, application_id: str, *, master_key: str | None = None,
+                 client_keys: Mapping[str, str] | None = None) -> None:
+        self.application_id = application_id
+        self.master_key = master_key
+        self.client_keys = {k: v for k, v in (client_keys or {}).items() if v}
+
+    def __call__(self, message: Connect) -> Access:
+        if not _same(message.applicationId, self.application_id):
+            return Access.DENIED
+        if self.master_key and message.masterKey is not None and _same(message.masterKey, self.master_key):
+            return Access.MASTER
+        if not self.client_keys:
+            return Access.CLIENT
+        for name in self._CLIENT_FIELDS:
+            sent = getattr(message, name)
+            if sent is not None and name in self.client_keys and _same(sent, self.client_keys[name]):
+                return Access.CLIENT
+        return Access.DENIED
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class Send(NamedTuple):
+    frame: bytes
+
+
+class Add(NamedTuple):
+    subscription: Subscription
+
+
+class Remove(NamedTuple):
+    subscription: Subscription
+
+
+Action = Union[Send, Add, Remove]
+
+_NOT_CONNECTED = "Can not find this client, make sure you connect to server before subscribing"
+
+
+class Connection:
+    """The protocol state of one socket: connected or not, its keys and session, its subscriptions by requestId.
+
+    `owner` is what subscriptions deliver to (the hub's ClientHandle). Not safe for concurrent `receive` calls:
+    feed it one message at a time, as a socket delivers them.
+    """
+
+    def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver, prepare: QueryPreparer,
+                 owner: Subscriber | None = None) -> None:
+        self._check_keys = check_keys
+        self._resolve_session = resolve_session
+        self._prepare = prepare
+        self.owner = owner
+        self.client_id: str | None = None
+        self.installation_id: str | None = None
+        self.session_token: str | None = None
+        self.is_master = False
+        self.subscriptions: dict[int, Subscription] = {}
+
+    @property
+    def is_connected(self) -> bool:
+        return self.client_id is not None
+
+    async def receive(self, data: str | bytes) -> list[Action]:
+        """Handle one client frame. Never raises: problems become `error` frames."""
+        try:
+            message = decode_message(data)
+            if message is None:
+                return []
+            if isinstance(message, Connect):
+                return self._connect(message)
+            if self.client_id is None:
+                return [Send(error_frame(LiveQueryErrorCode.NOT_CONNECTED, _NOT_CONNECTED, reconnect=True))]
+            if isinstance(message, Unsubscribe):
+                return self._unsubscribe(self.client_id, message.requestId)
+            return await self._subscribe(self.client_id, message)
+        except ProtocolError as exc:
+            return [Send(error_frame(exc.code, exc.message, reconnect=True))]
+        except Exception:
+            log.exception("live query client %s: failed to handle a message", self.client_id)
+            return [Send(error_frame(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error", reconnect=True))]
+
+    def close(self) -> list[Action]:
+        """The socket is gone: every subscription goes."""
+        removed = [Remove(s) for s in self.subscriptions.values()]
+        self.subscriptions.clear()
+        return removed
+
+    async def refresh(self, user_id: str | None = None) -> None:
+        """Resolve the sessions of this connection's subscriptions again (after a logout or a role change), for
+        every subscription or only those of `user_id`."""
+        for subscription in list(self.subscriptions.values()):
+            if user_id is not None and subscription.principal.user_id != user_id:
+                continue
+            user = await self._user(subscription.session_token)
+            subscription.principal = self._effective(user)
+            subscription.acl = frozenset(subscription.principal.acl_keys())
+
+    def _connect(self, message: Connect) -> list[Action]:
+        access = self._check_keys(message)
+        if access is Access.DENIED:
+            return [Send(error_frame(LiveQueryErrorCode.INVALID_KEYS, "Key in request is not valid", reconnect=True))]
+        actions: list[Action] = list(self.close())  # a second connect starts over, as a new client
+        self.client_id = str(uuid.uuid4())
+        self.installation_id = message.installationId
+        self.session_token = message.sessionToken
+        self.is_master = access is Access.MASTER
+        actions.append(Send(connected_frame(self.client_id, self.installation_id)))
+        return actions
+
+    def _unsubscribe(self, client_id: str, request_id: int) -> list[Action]:
+        subscription = self.subscriptions.pop(request_id, None)
+        if subscription is None:
+            return [Send(error_frame(
+                LiveQueryErrorCode.NOT_CONNECTED,
+                f"Cannot find subscription with clientId {client_id} subscriptionId {request_id}. "
+                "Make sure you subscribe to live query server before unsubscribing.", reconnect=True))]
+        return [Remove(subscription),
+                Send(unsubscribed_frame(client_id, self.installation_id, request_id))]
+
+    async def _subscribe(self, client_id: str, message: Subscribe | Update) -> list[Action]:
+        request_id, spec = message.requestId, message.query
+        try:
+            query = self._prepare(spec.className, spec.where)
+        except ParseError as exc:
+            return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
+        user = await self._user(message.sessionToken)
+        if spec.className == "_Session" and user is None:
+            return [Send(error_frame(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token", reconnect=False,
+                                     request_id=request_id))]
+        subscription = Subscription(
+            self.owner, request_id, query, self._effective(user), keys=spec.selected_keys(), watch=spec.watched(),
+            ident=event_ident(client_id, self.installation_id, request_id),
+            session_token=message.sessionToken)
+        actions: list[Action] = []
+        previous = self.subscriptions.pop(request_id, None)  # `update`, or a subscribe reusing a requestId
+        if previous is not None:
+            actions.append(Remove(previous))
+        self.subscriptions[request_id] = subscription
+        actions.append(Add(subscription))
+        actions.append(Send(subscribed_frame(client_id, self.installation_id, request_id)))
+        return actions
+
+    async def _user(self, subscription_token: str | None) -> Principal | None:
+        """The subscription's session, else the connection's. An invalid token is no user, never an error."""
+        for token in (subscription_token, self.session_token):
+            if not token:
+                continue
+            try:
+                principal = await self._resolve_session(token)
+            except ParseError:
+                principal = None
+            if principal is not None:
+                return principal
+        return None
+
+    def _effective(self, user: Principal | None) -> Principal:
+        if self.is_master:
+            return msgspec.structs.replace(user, is_master=True) if user is not None else MASTER
+        return user if user is not None else ANONYMOUS

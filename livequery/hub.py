@@ -1,0 +1,323 @@
+"""The fan-out: change events from the bus to every subscribed client that may see them.
+
+Per event, only the candidate queries from the index are evaluated (once each, before and after); read access is
+checked only for subscribers of matching queries; an object is encoded once per distinct audience and `keys`, and
+each client gets those bytes in a small envelope of its own. Every client has a bounded outbox: a client that
+falls behind is closed (4008 "too slow") and never delays anyone else.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AbstractSet, Any, AsyncIterable, Awaitable, Callable, Hashable, Mapping
+
+import msgspec
+
+from auth.principal import Principal
+from livequery.bus import Bus, ChangeEvent
+from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver
+from livequery.events import (
+    WITH_ORIGINAL, classify, default_audience, object_json, passes_watch, select_keys, strip_hidden,
+)
+from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
+from livequery.subscriptions import Subscription, SubscriptionIndex
+
+log = logging.getLogger(__name__)
+
+Document = Mapping[str, Any]
+SendBytes = Callable[[bytes], Awaitable[None]]
+CanSee = Callable[[Principal, str, Document], bool]
+"""An extra read check after the ACL (auth's CLP). Not called for the master key."""
+VisibleFields = Callable[[Principal, str, Document], Document]
+"""The fields `principal` may see (auth's protectedFields). Must return a new mapping and never change `doc`;
+it may only leave fields out, never change their values."""
+Audience = Callable[[Principal, str, Document], Hashable]
+"""Equal audiences must get equal `VisibleFields` results: the object is encoded once per audience."""
+
+TOO_SLOW = 4008
+
+
+class Close(msgspec.Struct, frozen=True):
+    """Why a client's outbox ended: the websocket close code and reason the endpoint should use."""
+
+    code: int
+    reason: str = ""
+    farewell: bytes | None = None  # a last frame to try to send before closing
+
+
+class ClientHandle:
+    """One connected websocket, as the endpoint sees it: feed it frames with `receive`, let `pump` (or `serve`)
+    write its outbox to the socket, and `close` it when the socket goes."""
+
+    def __init__(self, hub: Hub, send: SendBytes, outbox_size: int) -> None:
+        self._hub = hub
+        self._send = send
+        self.outbox: asyncio.Queue[bytes | Close] = asyncio.Queue(max(2, outbox_size))
+        self.closed = False
+        self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
+                                     prepare=hub.index.prepare, owner=self)
+
+    @property
+    def client_id(self) -> str | None:
+        return self.connection.client_id
+
+    async def receive(self, data: str | bytes) -> None:
+        """Handle one frame from the client (replies go to the outbox). Never raises."""
+        if self.closed:
+            return
+        actions = await self.connection.receive(data)
+        if self.closed:  # closed while the session resolved: do not resurrect subscriptions
+            return
+        index = self._hub.index
+        for action in actions:
+            if self.closed:  # a reply overflowed the outbox
+                return
+            if isinstance(action, Send):
+                self.offer(action.frame)
+            elif isinstance(action, Add):
+                index.add(action.subscription)
+            elif isinstance(action, Remove):
+                index.remove(action.subscription)
+
+    def offer(self, frame: bytes) -> None:
+        """Queue a frame without waiting; a full outbox closes this client (4008), dropping its backlog."""
+        if self.closed:
+            return
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("live query client %s is too slow (%d frames queued): closing it",
+                        self.client_id, self.outbox.qsize())
+            self._hub.slow_clients += 1
+            self.close(TOO_SLOW, "too slow", farewell=error_frame(
+                LiveQueryErrorCode.INVALID_MESSAGE, "Client is too slow: too many events queued", reconnect=True))
+
+    def close(self, code: int = 1000, reason: str = "", *, farewell: bytes | None = None) -> None:
+        """Stop delivering, free every subscription, and end `pump` with this Close. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        while not self.outbox.empty():  # what is still queued is dropped: the socket is going
+            self.outbox.get_nowait()
+        self.outbox.put_nowait(Close(code, reason, farewell))
+        self._hub._release(self)
+
+    async def pump(self, *, farewell_timeout: float = 1.0) -> Close:
+        """Write the outbox to the socket until the client is closed; returns how to close the socket."""
+        while True:
+            item = await self.outbox.get()
+            if isinstance(item, Close):
+                if item.farewell is not None:
+                    try:
+                        await asyncio.wait_for(self._send(item.farewell), farewell_timeout)
+                    except Exception:  # the socket is stuck or gone: closing is all that is left
+                        pass
+                return item
+            try:
+                await self._send(item)
+            except Exception as exc:
+                log.debug("live query client %s: send failed: %r", self.client_id, exc)
+                self.close(1011, "send failed")
+
+    async def serve(self, messages: AsyncIterable[str | bytes]) -> Close:
+        """Run the connection: read `messages` (the socket's text frames; it ends when the client goes) and
+        write the outbox, until either ends. Returns how to close the socket."""
+
+        async def read() -> None:
+            try:
+                async for data in messages:
+                    await self.receive(data)
+                    if self.closed:
+                        return
+            except Exception:
+                log.exception("live query client %s: reading failed", self.client_id)
+            self.close()
+
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                reader = tasks.create_task(read())
+                result = await self.pump()
+                reader.cancel()
+        finally:
+            self.close()
+        return result
+
+
+class Hub:
+    """Connected clients, their subscriptions, and the fan-out of change events to them.
+
+    Delivery is at most once and in bus order per client. One failing subscriber or event is logged and never
+    stops the fan-out to the others.
+    """
+
+    def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver,
+                 live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
+                 visible_fields: VisibleFields | None = None, audience: Audience | None = None,
+                 outbox_size: int = 1024, index: SubscriptionIndex | None = None) -> None:
+        """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
+        auth's CLP and protectedFields hooks (default: ACL only, hidden fields stripped). Without `audience`,
+        a custom `visible_fields` is called per subscriber and objects are shared per visible key set."""
+        self.check_keys = check_keys
+        self.resolve_session = resolve_session
+        self.live_classes = live_classes
+        self.index = index if index is not None else SubscriptionIndex()
+        self._can_see = can_see
+        self._visible_fields = visible_fields or strip_hidden
+        self._audience = audience if audience is not None else (default_audience if visible_fields is None else None)
+        self._outbox_size = outbox_size
+        self._clients: set[ClientHandle] = set()
+        self._dispatching = False
+        self._release_later: list[ClientHandle] = []
+        self.events_seen = 0
+        self.frames_sent = 0
+        self.slow_clients = 0
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def connect(self, send: SendBytes) -> ClientHandle:
+        """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it."""
+        client = ClientHandle(self, send, self._outbox_size)
+        self._clients.add(client)
+        return client
+
+    async def run(self, bus: Bus) -> None:
+        """Consume the bus until cancelled."""
+        async with bus.subscribe() as events:
+            async for event in events:
+                self.dispatch(event)
+                await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
+
+    async def refresh_sessions(self, user_id: str | None = None) -> None:
+        """Resolve subscribers' sessions again (after a logout or a role change), for all or for one user."""
+        for client in list(self._clients):
+            if not client.closed:
+                await client.connection.refresh(user_id)
+
+    def dispatch(self, event: ChangeEvent) -> int:
+        """Deliver one change event to every client it concerns; returns the number of frames queued."""
+        self.events_seen += 1
+        if self.live_classes is not None and event.class_name not in self.live_classes:
+            return 0
+        try:
+            current = event.object
+            original = None if event.kind == "delete" else event.original
+            queries = self.index.candidates(event.class_name, current, original)
+            if not queries:
+                return 0
+            fanout = _Fanout(self, event.class_name, current, original, event.kind)
+        except Exception:
+            log.exception("live query: cannot dispatch %s %s event", event.class_name, event.kind)
+            return 0
+        self._dispatching = True
+        try:
+            for query in queries:
+                try:
+                    now = query.matches(current)
+                    before = original is not None and query.matches(original)
+                except Exception:
+                    log.exception("live query: matching %r failed", query)
+                    continue
+                if not (now or before):
+                    continue
+                for subscription in query.subscribers:
+                    try:
+                        fanout.deliver(subscription, before, now)
+                    except Exception:
+                        log.exception("live query: delivering to %r failed", subscription)
+        finally:
+            self._dispatching = False
+            pending, self._release_later = self._release_later, []
+            for client in pending:
+                self._release(client)
+        self.frames_sent += fanout.delivered
+        return fanout.delivered
+
+    def _release(self, client: ClientHandle) -> None:
+        if self._dispatching:  # the fan-out is iterating the index: free the client right after this event
+            self._release_later.append(client)
+            return
+        self._clients.discard(client)
+        for action in client.connection.close():
+            if isinstance(action, Remove):
+                self.index.remove(action.subscription)
+
+
+class _Fanout:
+    """One event on its way out: per-event facts and the encoded objects, shared by its subscribers."""
+
+    __slots__ = ("hub", "class_name", "current", "original", "is_new", "is_delete", "denied_now",
+                 "denied_before", "objects_now", "objects_before", "delivered")
+
+    def __init__(self, hub: Hub, class_name: str, current: Document, original: Document | None,
+                 kind: str) -> None:
+        self.hub = hub
+        self.class_name = class_name
+        self.current = current
+        self.original = original
+        self.is_new = kind == "create"
+        self.is_delete = kind == "delete"
+        self.denied_now = _restricted_to(current)
+        self.denied_before = _restricted_to(original) if original is not None else None
+        self.objects_now: dict[Hashable, bytes] = {}
+        self.objects_before: dict[Hashable, bytes] = {}
+        self.delivered = 0
+
+    def deliver(self, subscription: Subscription, matched_before: bool, matches_now: bool) -> None:
+        owner = subscription.owner
+        if owner is None or owner.closed:
+            return
+        if matches_now:
+            matches_now = self.can_read(subscription, self.current, self.denied_now)
+        if matched_before:
+            matched_before = self.can_read(subscription, self.original, self.denied_before)  # type: ignore[arg-type]
+        kind = classify(matched_before, matches_now, self.is_new, self.is_delete)
+        if kind is None:
+            return
+        if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
+                                                               self.original):
+            return
+        object_bytes = self.encoded(subscription, self.current, self.objects_now)
+        if kind in WITH_ORIGINAL and self.original is not None:
+            frame = event_frame(kind, subscription.ident, object_bytes,
+                                self.encoded(subscription, self.original, self.objects_before))
+        else:
+            frame = event_frame(kind, subscription.ident, object_bytes)
+        owner.offer(frame)
+        self.delivered += 1
+
+    def can_read(self, subscription: Subscription, doc: Document, readers: list[Any] | None) -> bool:
+        principal = subscription.principal
+        if principal.is_master or principal.is_read_only_master:
+            return True
+        if readers is not None and subscription.acl.isdisjoint(readers):
+            return False
+        can_see = self.hub._can_see
+        return can_see is None or can_see(principal, self.class_name, doc)
+
+    def encoded(self, subscription: Subscription, doc: Document, cache: dict[Hashable, bytes]) -> bytes:
+        hub, principal, keys = self.hub, subscription.principal, subscription.keys
+        if hub._audience is not None:
+            key: Hashable = (hub._audience(principal, self.class_name, doc), keys)
+            data = cache.get(key)
+            if data is None:
+                visible = hub._visible_fields(principal, self.class_name, doc)
+                data = cache[key] = object_json(self.class_name, select_keys(visible, keys))
+            return data
+        visible = hub._visible_fields(principal, self.class_name, doc)
+        key = (tuple(visible), keys)
+        data = cache.get(key)
+        if data is None:
+            data = cache[key] = object_json(self.class_name, select_keys(visible, keys))
+        return data
+
+
+def _restricted_to(doc: Document) -> list[Any] | None:
+    """Who may read `doc` by its ACL: None when everyone may (no `_rperm`, or public read)."""
+    readers = doc.get("_rperm")
+    if readers is None:
+        return None
+    if readers.__class__ is not list:
+        return []  # unreadable ACL data: master only
+    return None if "*" in readers else readers  # type: ignore[no-any-return]

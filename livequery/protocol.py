@@ -1,0 +1,169 @@
+"""The LiveQuery wire format (PARSE_PROTOCOL 6.2/6.3): client messages decoded and validated, server frames encoded.
+
+Lenient where old SDKs need it: unknown extra fields are ignored, `null` optional values mean absent, and the
+pre-PS7 `fields` is accepted as `keys`. Invalid JSON decodes to None (ignored, as Parse does).
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Union
+
+import msgspec
+
+
+class LiveQueryErrorCode(IntEnum):
+    """Codes of LiveQuery `error` frames (Parse's REST codes such as 209 are used as well)."""
+
+    INVALID_MESSAGE = 1  # schema validation failed
+    NOT_CONNECTED = 2  # subscribe/unsubscribe before connect; unknown requestId
+    UNKNOWN_OPERATION = 3
+    INVALID_KEYS = 4  # connect keys do not match
+
+
+class ProtocolError(Exception):
+    """A message the server answers with an `error` frame (`reconnect: true`, no requestId)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = int(code)
+        self.message = message
+
+
+# --- client -> server ----------------------------------------------------------------------------------------
+
+class Connect(msgspec.Struct, kw_only=True):
+    applicationId: str
+    javascriptKey: str | None = None
+    clientKey: str | None = None
+    restAPIKey: str | None = None
+    windowsKey: str | None = None
+    masterKey: str | None = None
+    sessionToken: str | None = None
+    installationId: str | None = None
+
+
+class QuerySpec(msgspec.Struct, kw_only=True):
+    className: str
+    where: dict[str, Any] | None = None
+    keys: list[str] | None = None
+    fields: list[str] | None = None  # the pre-PS7 name of `keys`
+    watch: list[str] | None = None
+
+    def selected_keys(self) -> tuple[str, ...] | None:
+        chosen = self.keys if self.keys is not None else self.fields
+        return None if chosen is None else tuple(chosen)
+
+    def watched(self) -> tuple[str, ...] | None:
+        return None if self.watch is None else tuple(self.watch)
+
+
+class Subscribe(msgspec.Struct, kw_only=True):
+    requestId: int
+    query: QuerySpec
+    sessionToken: str | None = None
+
+
+class Update(Subscribe, kw_only=True):
+    """Replaces the subscription with the same requestId; answered with `subscribed`."""
+
+
+class Unsubscribe(msgspec.Struct, kw_only=True):
+    requestId: int
+
+
+ClientMessage = Union[Connect, Subscribe, Update, Unsubscribe]
+
+_MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
+    "connect": Connect, "subscribe": Subscribe, "update": Update, "unsubscribe": Unsubscribe,
+}
+
+
+def decode_message(data: str | bytes) -> ClientMessage | None:
+    """One client frame as a message; None for invalid JSON. Raises ProtocolError for a bad message."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(raw, dict):
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, "Invalid type: expected object")
+    op = raw.get("op")
+    message_type = _MESSAGE_TYPES.get(op) if isinstance(op, str) else None
+    if message_type is None:
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, f"No enum match for: {op!r} at op")
+    try:
+        message = msgspec.convert(raw, message_type, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, str(exc)) from None
+    if isinstance(message, Subscribe):
+        spec = message.query
+        for name in ("keys", "fields", "watch"):
+            _check_field_list(name, getattr(spec, name))
+    return message
+
+
+def _check_field_list(name: str, values: list[str] | None) -> None:
+    if values is None:
+        return
+    if not values:
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, f"Array is too short (0), minimum 1 at query.{name}")
+    if len(set(values)) != len(values):
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, f"Array items are not unique at query.{name}")
+
+
+# --- server -> client ----------------------------------------------------------------------------------------
+
+class _Connected(msgspec.Struct, tag_field="op", tag="connected", omit_defaults=True, kw_only=True):
+    clientId: str
+    installationId: str | None = None
+
+
+class _Subscribed(msgspec.Struct, tag_field="op", tag="subscribed", omit_defaults=True, kw_only=True):
+    clientId: str
+    installationId: str | None = None
+    requestId: int
+
+
+class _Unsubscribed(_Subscribed, tag="unsubscribed", kw_only=True):
+    pass
+
+
+class _Error(msgspec.Struct, tag_field="op", tag="error", kw_only=True):
+    code: int
+    error: str
+    reconnect: bool
+    requestId: int | None = None
+
+
+def connected_frame(client_id: str, installation_id: str | None) -> bytes:
+    return msgspec.json.encode(_Connected(clientId=client_id, installationId=installation_id))
+
+
+def subscribed_frame(client_id: str, installation_id: str | None, request_id: int) -> bytes:
+    return msgspec.json.encode(_Subscribed(clientId=client_id, installationId=installation_id,
+                                           requestId=request_id))
+
+
+def unsubscribed_frame(client_id: str, installation_id: str | None, request_id: int) -> bytes:
+    return msgspec.json.encode(_Unsubscribed(clientId=client_id, installationId=installation_id,
+                                             requestId=request_id))
+
+
+def error_frame(code: int, message: str, *, reconnect: bool, request_id: int | None = None) -> bytes:
+    return msgspec.json.encode(_Error(code=int(code), error=message, reconnect=reconnect, requestId=request_id))
+
+
+def event_ident(client_id: str, installation_id: str | None, request_id: int) -> bytes:
+    """The per-client middle of every event frame: `"clientId":..,"installationId":..,"requestId":..`."""
+    ident = b'"clientId":' + msgspec.json.encode(client_id)
+    if installation_id is not None:
+        ident += b',"installationId":' + msgspec.json.encode(installation_id)
+    return ident + b',"requestId":' + msgspec.json.encode(request_id)
+
+
+def event_frame(kind: str, ident: bytes, object_json: bytes, original_json: bytes | None = None) -> bytes:
+    """An event frame around already-encoded objects: the objects are encoded once per event and audience, and
+    only this small envelope is built per client."""
+    if original_json is None:
+        return b"".join((b'{"op":"', kind.encode(), b'",', ident, b',"object":', object_json, b"}"))
+    return b"".join((b'{"op":"', kind.encode(), b'",', ident, b',"object":', object_json,
+                     b',"original":', original_json, b"}"))
