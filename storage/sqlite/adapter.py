@@ -1,0 +1,142 @@
+"""SqliteAdapter: the StorageAdapter over one SQLite file, in WAL mode, driven from asyncio through threads."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any, Mapping
+
+from storage.adapter import Document, FindOptions
+from storage.changes import Changes
+from storage.errors import ErrorCode, ParseError
+from storage.query import Node
+from storage.schema import ClassSchema
+from storage.sqlite import layout
+from storage.sqlite.classes import ClassStore
+from storage.sqlite.functions import SqlFunctions
+from storage.sqlite.objects import ObjectStore
+from storage.sqlite.workers import Workers
+from storage.values import FieldType
+
+
+class SqliteAdapter:
+    """A StorageAdapter keeping every class in one SQLite database file.
+
+    `path` is the database file (created if missing). Writes go through a single writer thread that commits
+    them in small groups; reads run on `readers` threads with their own connections. Several processes may
+    open the same file: SQLite's locking serializes their writers (waiting up to `busy_timeout_ms`).
+    """
+
+    def __init__(self, path: str, *, readers: int = 2, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._reader_count = max(1, readers)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._functions = SqlFunctions()
+        self._classes = ClassStore(layout.SchemaCache())
+        self._objects = ObjectStore(self._classes)
+        self._workers: Workers | None = None
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        async with self._lock:
+            if self._workers is not None:
+                return
+            writer, *readers = await asyncio.to_thread(self._connect_all)
+            self._workers = Workers(writer, readers)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._workers is None:
+                return
+            threads = self._workers.stop()
+            self._workers = None
+            for thread in threads:
+                await asyncio.to_thread(thread.join)
+
+    def _connect_all(self) -> list[sqlite3.Connection]:
+        try:
+            writer = self._connect()
+            writer.execute("PRAGMA journal_mode=WAL")
+            layout.create_store(writer)
+            readers = [self._connect(read_only=True) for _ in range(self._reader_count)]
+        except sqlite3.Error as exc:
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"cannot open SQLite database {self.path}: {exc}") from exc
+        return [writer, *readers]
+
+    def _connect(self, read_only: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=512)
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32000")
+        if read_only:
+            conn.execute("PRAGMA query_only=1")
+        self._functions.register(conn)
+        return conn
+
+    def _running(self) -> Workers:
+        if self._workers is None:
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "The store is not open.")
+        return self._workers
+
+    async def _write(self, work: Any) -> Any:
+        return await self._running().write(work)
+
+    async def _read(self, work: Any) -> Any:
+        return await self._running().read(work)
+
+    # --- schemas --------------------------------------------------------------------------------------------
+    async def get_all_schemas(self) -> list[ClassSchema]:
+        return await self._read(self._classes.get_all)
+
+    async def get_schema(self, class_name: str) -> ClassSchema | None:
+        return await self._read(lambda conn: self._classes.get(conn, class_name))
+
+    async def ensure_fields(self, class_name: str, fields: Mapping[str, FieldType]) -> ClassSchema:
+        wanted = dict(fields)
+        return await self._write(lambda conn: self._classes.ensure_fields(conn, class_name, wanted))
+
+    async def create_class(self, schema: ClassSchema) -> ClassSchema:
+        return await self._write(lambda conn: self._classes.create(conn, schema))
+
+    async def update_class(self, class_name: str, *, add_fields: Mapping[str, FieldType] | None = None,
+                           delete_fields: tuple[str, ...] = (), clp: dict[str, Any] | None = None,
+                           add_indexes: Mapping[str, dict[str, Any]] | None = None,
+                           drop_indexes: tuple[str, ...] = ()) -> ClassSchema:
+        return await self._write(lambda conn: self._classes.update(
+            conn, class_name, add_fields=add_fields, delete_fields=tuple(delete_fields), clp=clp,
+            add_indexes=add_indexes, drop_indexes=tuple(drop_indexes)))
+
+    async def delete_class(self, class_name: str) -> None:
+        await self._write(lambda conn: self._classes.delete(conn, class_name))
+
+    async def ensure_unique(self, class_name: str, field: str, *, case_insensitive: bool = False) -> None:
+        await self._write(lambda conn: self._classes.ensure_unique(conn, class_name, field, case_insensitive))
+
+    # --- objects --------------------------------------------------------------------------------------------
+    async def insert(self, class_name: str, document: Document, changes: Changes | None = None) -> None:
+        await self._write(lambda conn: self._objects.insert(conn, class_name, document, changes))
+
+    async def update(self, class_name: str, object_id: str, changes: Changes, where: Node,
+                     updated_at: str, extra: Mapping[str, Any] | None = None) -> tuple[Document, Document] | None:
+        return await self._write(lambda conn: self._objects.update(conn, class_name, object_id, changes, where,
+                                         updated_at, extra))
+
+    async def delete(self, class_name: str, object_id: str, where: Node) -> Document | None:
+        return await self._write(lambda conn: self._objects.delete(conn, class_name, object_id, where))
+
+    async def find(self, class_name: str, where: Node, options: FindOptions = FindOptions()) -> list[Document]:
+        return await self._read(lambda conn: self._objects.find(conn, class_name, where, options))
+
+    async def count(self, class_name: str, where: Node) -> int:
+        return await self._read(lambda conn: self._objects.count(conn, class_name, where))
+
+    async def purge(self, class_name: str) -> None:
+        await self._write(lambda conn: self._objects.purge(conn, class_name))
+
+    # --- relations ------------------------------------------------------------------------------------------
+    async def related_ids(self, class_name: str, field: str, owning_ids: tuple[str, ...]) -> list[str]:
+        return await self._read(lambda conn: self._objects.related_ids(conn, class_name, field, tuple(owning_ids)))
+
+    async def owning_ids(self, class_name: str, field: str, related_ids: tuple[str, ...]) -> list[str]:
+        return await self._read(lambda conn: self._objects.owning_ids(conn, class_name, field, tuple(related_ids)))
+

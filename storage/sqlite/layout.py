@@ -1,0 +1,165 @@
+"""How classes live in SQLite: the `_schema` table, one table per class, relation join tables, and indexes.
+
+Index names: `<Class>$<field>` for a field's own index, `<Class>$unique$<field>` (`unique_ci`) for unique
+ones, `<Class>#<name>` for indexes added through the schemas API.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable, Mapping
+
+import msgspec
+
+from storage.errors import ErrorCode, ParseError
+from storage.schema import ClassSchema, validate_class_name
+from storage.sqlite.translate import INDEXED_TYPES, field_expr, join_table, json_path, quote
+from storage.values import FieldType
+
+SCHEMA_TABLE = "_schema"
+_SCHEMA_DECODER = msgspec.json.Decoder(ClassSchema)
+_DOC_ENCODER = msgspec.json.Encoder()
+
+
+def create_store(conn: sqlite3.Connection) -> None:
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (class_name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+
+def encode(value: Any) -> str:
+    return _DOC_ENCODER.encode(value).decode()
+
+
+def decode_schema(body: str) -> ClassSchema:
+    return _SCHEMA_DECODER.decode(body)
+
+
+class SchemaCache:
+    """Decoded schemas keyed by their stored text: each read still sees the committed schema, decoding only
+    when it changed. Shared by every connection's thread (dict operations are atomic)."""
+
+    def __init__(self) -> None:
+        self._decoded: dict[str, tuple[str, ClassSchema]] = {}
+
+    def load(self, conn: sqlite3.Connection, class_name: str) -> ClassSchema | None:
+        """The stored schema, possibly shared: callers must not mutate it."""
+        row = conn.execute(f"SELECT body FROM {SCHEMA_TABLE} WHERE class_name = ?", (class_name,)).fetchone()
+        if row is None:
+            return None
+        hit = self._decoded.get(class_name)
+        if hit is not None and hit[0] == row[0]:
+            return hit[1]
+        schema = decode_schema(row[0])
+        self._decoded[class_name] = (row[0], schema)
+        return schema
+
+
+def load_all(conn: sqlite3.Connection) -> list[ClassSchema]:
+    rows = conn.execute(f"SELECT body FROM {SCHEMA_TABLE} ORDER BY class_name").fetchall()
+    return [decode_schema(row[0]) for row in rows]
+
+
+def save_schema(conn: sqlite3.Connection, schema: ClassSchema) -> ClassSchema:
+    """Store the schema; returns a private copy for the caller."""
+    body = encode(schema)
+    conn.execute(f"INSERT INTO {SCHEMA_TABLE} (class_name, body) VALUES (?, ?) "
+                 "ON CONFLICT (class_name) DO UPDATE SET body = excluded.body", (schema.class_name, body))
+    return decode_schema(body)
+
+
+def delete_schema(conn: sqlite3.Connection, class_name: str) -> None:
+    conn.execute(f"DELETE FROM {SCHEMA_TABLE} WHERE class_name = ?", (class_name,))
+
+
+def check_new_class_name(conn: sqlite3.Connection, class_name: str) -> None:
+    """SQLite names ignore letter case and reserve `sqlite_`: refuse a class they would confuse."""
+    validate_class_name(class_name)
+    if class_name.lower().startswith("sqlite_") or class_name.startswith("_Join:"):
+        raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Invalid classname: {class_name}, this name is reserved")
+    row = conn.execute(f"SELECT class_name FROM {SCHEMA_TABLE} WHERE class_name = ? COLLATE NOCASE",
+                       (class_name,)).fetchone()
+    if row is not None and row[0] != class_name:
+        raise ParseError(ErrorCode.INVALID_CLASS_NAME,
+                         f"Class {class_name} conflicts with class {row[0]}: names must differ in more than case.")
+
+
+def create_class_table(conn: sqlite3.Connection, class_name: str) -> None:
+    conn.execute(f"CREATE TABLE {quote(class_name)} (objectId TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+
+
+def drop_class_table(conn: sqlite3.Connection, class_name: str) -> None:
+    for table in join_tables(conn, class_name):
+        conn.execute(f"DROP TABLE {quote(table)}")
+    conn.execute(f"DROP TABLE IF EXISTS {quote(class_name)}")
+
+
+def join_tables(conn: sqlite3.Connection, class_name: str) -> list[str]:
+    """Every relation join table owned by the class (GLOB is case-sensitive; names hold no wildcards)."""
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB ?",
+                        (f"_Join:*:{class_name}",)).fetchall()
+    return [row[0] for row in rows]
+
+
+def ensure_join_table(conn: sqlite3.Connection, class_name: str, field: str) -> str:
+    table = join_table(class_name, field)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (owningId TEXT NOT NULL, relatedId TEXT NOT NULL, "
+                 "PRIMARY KEY (owningId, relatedId)) WITHOUT ROWID")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(table + '$related')} ON {quote(table)} (relatedId)")
+    return table
+
+
+def add_field_storage(conn: sqlite3.Connection, schema: ClassSchema, fields: Mapping[str, FieldType]) -> None:
+    """What new fields need: an expression index for a comparable field, a join table for a relation."""
+    existing = {name.lower(): name for name, kind in schema.fields.items() if kind.type == "Relation"}
+    for name, kind in fields.items():
+        if kind.type == "Relation":
+            clash = existing.get(name.lower())
+            if clash is not None and clash != name:
+                raise ParseError(ErrorCode.INCORRECT_TYPE,
+                                 f"relation {name} conflicts with relation {clash}: names must differ in more than case")
+            ensure_join_table(conn, schema.class_name, name)
+        elif kind.type in INDEXED_TYPES and name != "objectId":
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{schema.class_name}${name}')} "
+                         f"ON {quote(schema.class_name)} ({field_expr(name, kind)})")
+
+
+def remove_field_storage(conn: sqlite3.Connection, class_name: str, name: str, kind: FieldType) -> None:
+    """Forget a field: its values in every object, its indexes, its join table."""
+    table = quote(class_name)
+    path = json_path((name,))
+    conn.execute(f"UPDATE {table} SET doc = json_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL")
+    for index in (f"{class_name}${name}", f"{class_name}$unique${name}", f"{class_name}$unique_ci${name}"):
+        conn.execute(f"DROP INDEX IF EXISTS {quote(index)}")
+    if kind.type == "Relation":
+        conn.execute(f"DROP TABLE IF EXISTS {quote(join_table(class_name, name))}")
+
+
+def create_named_index(conn: sqlite3.Connection, schema: ClassSchema, name: str, spec: Mapping[str, Any]) -> None:
+    """An index from the schemas API: `{"field": 1 | -1, ...}` over fields the class has."""
+    if not isinstance(spec, Mapping) or not spec:
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Index {name} needs at least one field.")
+    terms = []
+    for field, direction in spec.items():
+        kind = schema.fields.get(field)
+        if kind is None:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"Field {field} does not exist, cannot add index.")
+        if direction not in (1, -1) or isinstance(direction, bool):
+            raise ParseError(ErrorCode.INVALID_QUERY, f"Index {name} on {field}: only 1 and -1 are supported.")
+        terms.append(field_expr(field, kind) + (" DESC" if direction == -1 else ""))
+    conn.execute(f"CREATE INDEX {quote(f'{schema.class_name}#{name}')} ON {quote(schema.class_name)} "
+                 f"({', '.join(terms)})")
+
+
+def drop_named_index(conn: sqlite3.Connection, class_name: str, name: str) -> None:
+    conn.execute(f"DROP INDEX IF EXISTS {quote(f'{class_name}#{name}')}")
+
+
+def create_unique_index(conn: sqlite3.Connection, class_name: str, field: str, kind: FieldType | None,
+                        case_insensitive: bool) -> None:
+    expr = field_expr(field, kind)
+    name = f"{class_name}$unique_ci${field}" if case_insensitive else f"{class_name}$unique${field}"
+    conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(name)} ON {quote(class_name)} "
+                 f"({f'lower({expr})' if case_insensitive else expr})")
+
+
+def indexes_using(schema: ClassSchema, fields: Iterable[str]) -> list[str]:
+    gone = set(fields)
+    return [name for name, spec in schema.indexes.items() if isinstance(spec, Mapping) and gone & set(spec)]

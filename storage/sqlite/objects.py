@@ -1,0 +1,169 @@
+"""Object reads and writes on one connection; writes run inside the writer's transaction, so each is atomic and
+a read-modify-write (`apply_changes`) cannot race another write."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Mapping
+
+import msgspec
+
+from storage.adapter import Document, FindOptions
+from storage.changes import Changes, apply_changes
+from storage.errors import ErrorCode, ParseError
+from storage.query import Node
+from storage.schema import default_fields
+from storage.sqlite import layout
+from storage.sqlite.classes import ClassStore
+from storage.sqlite.translate import Translator, join_table, quote, translate
+from storage.values import FieldType, type_of
+
+_decode = msgspec.json.Decoder(dict).decode
+
+
+def is_missing_table(exc: sqlite3.OperationalError, table: str) -> bool:
+    return str(exc) == f"no such table: {table}"
+
+
+class ObjectStore:
+    def __init__(self, classes: ClassStore) -> None:
+        self.classes = classes
+        self.schemas = classes.schemas
+
+    def _translator(self, conn: sqlite3.Connection, class_name: str) -> Translator:
+        return Translator(class_name, lambda name: self.schemas.load(conn, name))
+
+    # --- reads ----------------------------------------------------------------------------------------------
+    def find(self, conn: sqlite3.Connection, class_name: str, where: Node, options: FindOptions) -> list[Document]:
+        query = translate(class_name, where, options.order, lambda name: self.schemas.load(conn, name))
+        sql = f"SELECT doc FROM {quote(class_name)} WHERE {query.where}"
+        if query.order:
+            sql += f" ORDER BY {query.order}"
+        params = query.params
+        if options.limit is not None or options.skip:
+            sql += " LIMIT :limit OFFSET :skip"
+            params = {**params, "limit": -1 if options.limit is None else max(options.limit, 0),
+                      "skip": max(options.skip, 0)}
+        try:
+            rows = conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if is_missing_table(exc, class_name):
+                return []
+            raise
+        return [_decode(row[0]) for row in rows]
+
+    def count(self, conn: sqlite3.Connection, class_name: str, where: Node) -> int:
+        translator = self._translator(conn, class_name)
+        sql = f"SELECT count(*) FROM {quote(class_name)} WHERE {translator.where(where)}"
+        try:
+            return int(conn.execute(sql, translator.params).fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if is_missing_table(exc, class_name):
+                return 0
+            raise
+
+    def related_ids(self, conn: sqlite3.Connection, class_name: str, field: str,
+                    owning_ids: tuple[str, ...]) -> list[str]:
+        return self._join_lookup(conn, class_name, field, "relatedId", "owningId", owning_ids)
+
+    def owning_ids(self, conn: sqlite3.Connection, class_name: str, field: str,
+                   related_ids: tuple[str, ...]) -> list[str]:
+        return self._join_lookup(conn, class_name, field, "owningId", "relatedId", related_ids)
+
+    def _join_lookup(self, conn: sqlite3.Connection, class_name: str, field: str, wanted: str, given: str,
+                     ids: tuple[str, ...]) -> list[str]:
+        table = join_table(class_name, field)
+        sql = (f"SELECT DISTINCT {wanted} FROM {quote(table)} "
+               f"WHERE {given} IN (SELECT value FROM json_each(?)) ORDER BY {wanted}")
+        try:
+            return [row[0] for row in conn.execute(sql, (layout.encode(list(ids)),))]
+        except sqlite3.OperationalError as exc:
+            if is_missing_table(exc, table):
+                return []
+            raise
+
+    # --- writes ---------------------------------------------------------------------------------------------
+    def insert(self, conn: sqlite3.Connection, class_name: str, document: Document, changes: Changes | None) -> None:
+        object_id = document.get("objectId")
+        if not isinstance(object_id, str) or not object_id:
+            raise ParseError(ErrorCode.MISSING_OBJECT_ID, "objectId is required")
+        sql = f"INSERT INTO {quote(class_name)} (objectId, doc) VALUES (?, ?)"
+        row = (object_id, layout.encode(document))
+        try:
+            conn.execute(sql, row)
+        except sqlite3.OperationalError as exc:
+            if not is_missing_table(exc, class_name):
+                raise
+            # Parse creates a class on its first object
+            self.classes.ensure_fields(conn, class_name, _implied_fields(class_name, document))
+            conn.execute(sql, row)
+        if changes is not None and changes.relations:
+            self._apply_relations(conn, class_name, object_id, changes)
+
+    def update(self, conn: sqlite3.Connection, class_name: str, object_id: str, changes: Changes, where: Node,
+               updated_at: str, extra: Mapping[str, Any] | None) -> tuple[Document, Document] | None:
+        before = self._select_one(conn, class_name, object_id, where)
+        if before is None:
+            return None
+        after = apply_changes(before, changes)
+        after["updatedAt"] = updated_at
+        for key, value in (extra or {}).items():
+            if value is None:
+                after.pop(key, None)
+            else:
+                after[key] = value
+        conn.execute(f"UPDATE {quote(class_name)} SET doc = ? WHERE objectId = ?", (layout.encode(after), object_id))
+        if changes.relations:
+            self._apply_relations(conn, class_name, object_id, changes)
+        return before, after
+
+    def delete(self, conn: sqlite3.Connection, class_name: str, object_id: str, where: Node) -> Document | None:
+        document = self._select_one(conn, class_name, object_id, where)
+        if document is None:
+            return None
+        conn.execute(f"DELETE FROM {quote(class_name)} WHERE objectId = ?", (object_id,))
+        for table in layout.join_tables(conn, class_name):
+            conn.execute(f"DELETE FROM {quote(table)} WHERE owningId = ?", (object_id,))
+        return document
+
+    def purge(self, conn: sqlite3.Connection, class_name: str) -> None:
+        try:
+            conn.execute(f"DELETE FROM {quote(class_name)}")
+        except sqlite3.OperationalError as exc:
+            if is_missing_table(exc, class_name):
+                return
+            raise
+        for table in layout.join_tables(conn, class_name):
+            conn.execute(f"DELETE FROM {quote(table)}")
+
+    def _select_one(self, conn: sqlite3.Connection, class_name: str, object_id: str, where: Node) -> Document | None:
+        translator = self._translator(conn, class_name)
+        sql = f"SELECT doc FROM {quote(class_name)} WHERE objectId = :objectId AND {translator.where(where)}"
+        try:
+            row = conn.execute(sql, {**translator.params, "objectId": object_id}).fetchone()
+        except sqlite3.OperationalError as exc:
+            if is_missing_table(exc, class_name):
+                return None
+            raise
+        return _decode(row[0]) if row is not None else None
+
+    def _apply_relations(self, conn: sqlite3.Connection, class_name: str, object_id: str, changes: Changes) -> None:
+        for field, change in changes.relations.items():
+            table = quote(layout.ensure_join_table(conn, class_name, field))
+            if change.add:
+                conn.executemany(f"INSERT OR IGNORE INTO {table} (owningId, relatedId) VALUES (?, ?)",
+                                 [(object_id, related) for related in change.add])
+            if change.remove:
+                conn.executemany(f"DELETE FROM {table} WHERE owningId = ? AND relatedId = ?",
+                                 [(object_id, related) for related in change.remove])
+
+
+def _implied_fields(class_name: str, document: Document) -> dict[str, FieldType]:
+    defaults = default_fields(class_name)
+    fields: dict[str, FieldType] = {}
+    for key, value in document.items():
+        if key.startswith("_") or key in defaults:
+            continue
+        kind = type_of(value)
+        if kind is not None:
+            fields[key] = kind
+    return fields

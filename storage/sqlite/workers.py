@@ -1,0 +1,181 @@
+"""The threads that own SQLite connections: one writer committing queued writes in groups, and readers.
+
+The writer takes every write waiting in its queue (up to `max_batch`) into one `BEGIN IMMEDIATE` transaction,
+each write under its own SAVEPOINT: a failing write rolls back alone, the others commit together, and no caller
+hears of success before the COMMIT. Writes are therefore serialized and atomic. Readers run each call in its
+own read transaction, so a call sees one snapshot.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from typing import Any, Callable
+
+from storage.errors import ErrorCode, ParseError
+
+logger = logging.getLogger(__name__)
+
+Work = Callable[[sqlite3.Connection], Any]
+_Job = tuple[Work, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", bool, Any]
+
+DUPLICATE_MESSAGE = "A duplicate value for a field with unique values was provided"
+
+
+def to_parse_error(exc: BaseException) -> ParseError:
+    """Driver errors become Parse errors; the unexpected is logged and answered as INTERNAL_SERVER_ERROR."""
+    if isinstance(exc, ParseError):
+        return exc
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ParseError(ErrorCode.DUPLICATE_VALUE, DUPLICATE_MESSAGE)
+    logger.error("sqlite store failed", exc_info=exc)
+    return ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error.")
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    for future, ok, value in outcomes:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _hand_back(outcomes: list[tuple[asyncio.AbstractEventLoop, _Outcome]]) -> None:
+    """One wake-up per event loop for a whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for loop, outcome in outcomes:
+        by_loop.setdefault(loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, items)
+        except RuntimeError:  # the caller's loop is gone; nobody is waiting
+            pass
+
+
+class _Thread:
+    def __init__(self, name: str, conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        self.conn = conn
+        self.jobs = jobs
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+
+class _Writer(_Thread):
+    def __init__(self, conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job | None], max_batch: int) -> None:
+        super().__init__("sqlite-writer", conn, jobs)
+        self.max_batch = max_batch
+
+    def run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self.jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            _hand_back(self.commit(batch))
+        self.conn.close()
+
+    def commit(self, batch: list[_Job]) -> list[tuple[asyncio.AbstractEventLoop, _Outcome]]:
+        try:
+            results = self._run_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - the transaction itself failed: nothing of it holds
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            results = [(False, to_parse_error(exc))] * len(batch)
+        return [(loop, (future, ok, value)) for (_, loop, future), (ok, value) in zip(batch, results)]
+
+    def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        conn = self.conn
+        results: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        if len(batch) == 1:
+            try:
+                results.append((True, batch[0][0](conn)))
+            except Exception as exc:  # noqa: BLE001 - every failure becomes the caller's ParseError
+                conn.execute("ROLLBACK")
+                return [(False, to_parse_error(exc))]
+            conn.execute("COMMIT")
+            return results
+        for work, _, _ in batch:
+            conn.execute("SAVEPOINT job")
+            try:
+                value = work(conn)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes the caller's ParseError
+                results.append((False, to_parse_error(exc)))
+                conn.execute("ROLLBACK TO job")
+            else:
+                results.append((True, value))
+            conn.execute("RELEASE job")
+        conn.execute("COMMIT")
+        return results
+
+
+class _Reader(_Thread):
+    def run(self) -> None:
+        conn = self.conn
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                break
+            work, loop, future = job
+            try:
+                conn.execute("BEGIN")
+                try:
+                    outcome: _Outcome = (future, True, work(conn))
+                finally:
+                    conn.execute("COMMIT")
+            except Exception as exc:  # noqa: BLE001 - every failure becomes the caller's ParseError
+                outcome = (future, False, to_parse_error(exc))
+            _hand_back([(loop, outcome)])
+        conn.close()
+
+
+class Workers:
+    """Runs callables on the store's connections and awaits their results from asyncio."""
+
+    def __init__(self, writer: sqlite3.Connection, readers: list[sqlite3.Connection], max_batch: int = 64) -> None:
+        self._write_jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._read_jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer = _Writer(writer, self._write_jobs, max_batch)
+        self._readers = [_Reader(f"sqlite-reader-{i}", conn, self._read_jobs) for i, conn in enumerate(readers)]
+        self._closed = False
+        for worker in (self._writer, *self._readers):
+            worker.thread.start()
+
+    def write(self, work: Work) -> asyncio.Future[Any]:
+        return self._submit(self._write_jobs, work)
+
+    def read(self, work: Work) -> asyncio.Future[Any]:
+        return self._submit(self._read_jobs, work)
+
+    def _submit(self, jobs: queue.SimpleQueue[_Job | None], work: Work) -> asyncio.Future[Any]:
+        if self._closed:
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "The store is closed.")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        jobs.put((work, loop, future))
+        return future
+
+    def stop(self) -> list[threading.Thread]:
+        """Queue a stop after the pending work; returns the threads to join."""
+        self._closed = True
+        self._write_jobs.put(None)
+        for _ in self._readers:
+            self._read_jobs.put(None)
+        return [worker.thread for worker in (self._writer, *self._readers)]
