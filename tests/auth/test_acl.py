@@ -160,3 +160,38 @@ def test_new_user_keeps_their_own_access_even_with_a_client_acl() -> None:
 
 def test_owner_only_acl() -> None:
     assert owner_only_acl("u1") == {"u1": {"read": True, "write": True}}
+
+
+# --- the constraints as a real store runs them --------------------------------------------------------------
+
+STORE_DOCS = {
+    "noAcl00001": None,
+    "locked0001": {},
+    "public0001": {"*": {"read": True}},
+    "alice00001": {"aliceId001": {"read": True, "write": True}},
+    "admins0001": {"role:Admins": {"read": True, "write": True}},
+    "pubWrite01": {"*": {"write": True}},
+}
+
+
+@pytest.mark.parametrize("principal, readable, writable", [
+    (ANONYMOUS, {"noAcl00001", "public0001"}, {"noAcl00001", "pubWrite01"}),
+    (ALICE, {"noAcl00001", "public0001", "alice00001"}, {"noAcl00001", "alice00001", "pubWrite01"}),
+    (ADMIN, {"noAcl00001", "public0001", "admins0001"}, {"noAcl00001", "admins0001", "pubWrite01"}),
+])
+async def test_store_and_in_memory_checks_agree(store: Any, principal: Principal, readable: set[str],
+                                                writable: set[str]) -> None:
+    await store.ensure_fields("Note", {})
+    for object_id, acl in STORE_DOCS.items():
+        document: dict[str, Any] = {"objectId": object_id, "createdAt": "2024-01-01T00:00:00.000Z",
+                                    "updatedAt": "2024-01-01T00:00:00.000Z"}
+        if acl is not None:
+            document.update(stored_acl_fields(acl))
+        await store.insert("Note", document)
+    read_where, write_where = read_constraint(principal), write_constraint(principal)
+    assert read_where is not None and write_where is not None
+    stored = {doc["objectId"]: doc for doc in await store.find("Note", Field(("objectId",), (In(tuple(STORE_DOCS)),)))}
+    assert {doc["objectId"] for doc in await store.find("Note", read_where)} == readable
+    assert {doc["objectId"] for doc in await store.find("Note", write_where)} == writable
+    assert {i for i, doc in stored.items() if can_read(principal, doc)} == readable
+    assert {i for i, doc in stored.items() if can_write(principal, doc)} == writable

@@ -234,3 +234,25 @@ def test_querying_a_protected_field_is_forbidden(where: dict[str, Any]) -> None:
 def test_querying_other_fields_is_fine() -> None:
     check_query_fields(parse_where({"title": "a", "$or": [{"owner": {"$exists": True}}]}), {"secret"}, "Game")
     check_query_fields(parse_where({"secret": "x"}), set(), "Game")
+
+
+# --- pointer permissions as a real store runs them ----------------------------------------------------------
+
+async def test_pointer_permission_query_against_the_store(store: Any) -> None:
+    def user(object_id: str) -> dict[str, str]:
+        return {"__type": "Pointer", "className": "_User", "objectId": object_id}
+
+    await store.ensure_fields("Game", {"owner": FieldType("Pointer", "_User"), "members": FieldType("Array")})
+    for object_id, extra in {"byAlice001": {"owner": user("aliceId001")},
+                             "withAlice1": {"owner": user("bobId00002"), "members": [user("aliceId001")]},
+                             "bobOnly001": {"owner": user("bobId00002"), "members": []},
+                             "noOwner001": {}}.items():
+        await store.insert("Game", {"objectId": object_id, "createdAt": "2024-01-01T00:00:00.000Z",
+                                    "updatedAt": "2024-01-01T00:00:00.000Z", **extra})
+
+    async def ids(permission: PointerPermission) -> set[str]:
+        return {doc["objectId"] for doc in await store.find("Game", pointer_permission_query(permission))}
+
+    assert await ids(PointerPermission(("owner", "members"), "aliceId001")) == {"byAlice001", "withAlice1"}
+    assert await ids(PointerPermission(("owner",), "bobId00002")) == {"withAlice1", "bobOnly001"}
+    assert await ids(PointerPermission(("owner", "members"), None)) == set()
