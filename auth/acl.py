@@ -1,4 +1,5 @@
-"""Object ACLs: validating what a client sends, the `_rperm`/`_wperm` lists stores keep, and who may read or write.
+"""Object ACLs: validating what a client sends, the `_rperm`/`_wperm` lists stores keep, and who may read
+or write.
 
 Access control is a rewrite of the query (`_rperm` in [null, "*", userId, "role:R"...]), so stores never
 reason about users; `can_read`/`can_write` are the same rule for one document already in memory (LiveQuery
@@ -18,7 +19,8 @@ Acl = dict[str, dict[str, bool]]
 _FLAGS = ("read", "write")
 _ROLE_PREFIX = "role:"
 _ROLE_NAME = re.compile(r"[0-9A-Za-z_\- ]+")  # Parse's rule for `_Role.name`
-_USER_ID = re.compile(r"[^\s.$*]+")  # generated ids are [A-Za-z0-9]; custom ids just must not break a store key
+# generated ids are [A-Za-z0-9]; a custom id just must not break a store key
+_USER_ID = re.compile(r"[^\s.$*]+")
 
 
 def validate_acl(raw: Any) -> Acl:
@@ -37,7 +39,8 @@ def validate_acl(raw: Any) -> Acl:
         if not isinstance(entry, dict) or any(
                 flag not in _FLAGS or not isinstance(value, bool) for flag, value in entry.items()):
             raise ParseError(ErrorCode.INVALID_ACL,
-                             f"Invalid ACL: the entry for {key!r} must be {{\"read\": bool, \"write\": bool}}.")
+                             f"Invalid ACL: the entry for {key!r} must be "
+                             '{"read": bool, "write": bool}.')
         granted = {flag: True for flag in _FLAGS if entry.get(flag) is True}
         if granted:
             acl[key] = granted
@@ -68,7 +71,7 @@ def stored_acl_fields(raw: Any) -> dict[str, Any]:
 
 
 def read_constraint(principal: Principal) -> Node | None:
-    """What a store query must add so that only objects `principal` may read match; None for the master key."""
+    """What a store query must add so only objects `principal` may read match; None for the master key."""
     return _constraint("_rperm", principal)
 
 
@@ -109,7 +112,8 @@ def _allows(principal: Principal, keys: list[str] | None) -> bool:
     return any(key in keys for key in principal.acl_keys())
 
 
-def new_user_acl(user_id: str, *, public_read: bool, given: Mapping[str, Mapping[str, bool]] | None = None) -> Acl:
+def new_user_acl(user_id: str, *, public_read: bool,
+                 given: Mapping[str, Mapping[str, bool]] | None = None) -> Acl:
     """A new `_User`'s ACL: the client's (or public read when `public_read`), always with `{userId: rw}`.
 
     `public_read` is `not enforcePrivateUsers` (PS7 default: False, so no public read).

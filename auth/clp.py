@@ -42,13 +42,14 @@ class PointerPermission(msgspec.Struct, frozen=True):
     user_id: str | None
 
 
-# --- validation (the schemas API) ------------------------------------------------------------------------------
+# --- validation (the schemas API) -----------------------------------------------------------------------
 
 def validate_clp(raw: Any, fields: Mapping[str, FieldType] | None = None) -> dict[str, Any]:
     """Check a `classLevelPermissions` object; raises INVALID_JSON (107). Returns it unchanged when valid.
 
     With the class's `fields`, also checks that pointer-permission fields are Pointer<_User> or Array columns
-    and that protected fields exist. Default columns (objectId, createdAt, updatedAt, ACL) are never protected.
+    and that protected fields exist. Default columns (objectId, createdAt, updatedAt, ACL) are never
+    protected.
     """
     if not isinstance(raw, dict):
         raise _invalid(f"'{raw}' is not a valid value for class level permissions - must be an object")
@@ -57,12 +58,14 @@ def validate_clp(raw: Any, fields: Mapping[str, FieldType] | None = None) -> dic
             raise _invalid(f"{key} is not a valid operation for class level permissions")
         if key in ("readUserFields", "writeUserFields"):
             if not isinstance(value, list):
-                raise _invalid(f"'{value}' is not a valid value for class level permissions {key} - must be an array")
+                raise _invalid(f"'{value}' is not a valid value for class level permissions {key} "
+                               "- must be an array")
             for name in value:
                 _check_pointer_field(name, fields, key)
             continue
         if not isinstance(value, dict):
-            raise _invalid(f"'{value}' is not a valid value for class level permissions {key} - must be an object")
+            raise _invalid(f"'{value}' is not a valid value for class level permissions {key} "
+                           "- must be an object")
         if key == "protectedFields":
             _check_protected_fields(value, fields)
         else:
@@ -75,7 +78,8 @@ def _check_operation_entries(operation: str, entries: dict[str, Any],
     for entity, permit in entries.items():
         if entity == _POINTER_FIELDS:
             if not isinstance(permit, list):
-                raise _invalid(f"'{permit}' is not a valid value for {operation}[{entity}] - expected an array.")
+                raise _invalid(f"'{permit}' is not a valid value for {operation}[{entity}] "
+                               "- expected an array.")
             for name in permit:
                 _check_pointer_field(name, fields, operation)
             continue
@@ -88,10 +92,12 @@ def _check_operation_entries(operation: str, entries: dict[str, Any],
 
 def _check_protected_fields(groups: dict[str, Any], fields: Mapping[str, FieldType] | None) -> None:
     for group, names in groups.items():
-        if not (group in (PUBLIC, _AUTHENTICATED) or group.startswith((_ROLE, _USER_FIELD)) or _is_user_id(group)):
+        if not (group in (PUBLIC, _AUTHENTICATED) or group.startswith((_ROLE, _USER_FIELD))
+                or _is_user_id(group)):
             raise _invalid(f"'{group}' is not a valid key for class level permissions")
         if not isinstance(names, list):
-            raise _invalid(f"'{names}' is not a valid value for protectedFields[{group}] - expected an array.")
+            raise _invalid(f"'{names}' is not a valid value for protectedFields[{group}] "
+                           "- expected an array.")
         for name in names:
             if not isinstance(name, str):
                 raise _invalid(f"'{name}' is not a valid field name in protectedFields:{group}")
@@ -109,7 +115,8 @@ def _check_pointer_field(name: Any, fields: Mapping[str, FieldType] | None, oper
     if fields is None and isinstance(name, str):
         return
     kind = fields.get(name) if fields is not None and isinstance(name, str) else None
-    if kind is None or not (kind.type == "Array" or (kind.type == "Pointer" and kind.target_class == "_User")):
+    is_user_pointer = kind is not None and kind.type == "Pointer" and kind.target_class == "_User"
+    if kind is None or not (kind.type == "Array" or is_user_pointer):
         raise _invalid(f"'{name}' is not a valid column for class level pointer permissions {operation}")
 
 
@@ -117,7 +124,7 @@ def _invalid(message: str) -> ParseError:
     return ParseError(ErrorCode.INVALID_JSON, message)
 
 
-# --- operations -----------------------------------------------------------------------------------------------
+# --- operations ----------------------------------------------------------------------------------------
 
 def check_operation(clp: Mapping[str, Any] | None, class_name: str, operation: str,
                     principal: Principal) -> PointerPermission | None:
@@ -182,7 +189,7 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-# --- protected fields -----------------------------------------------------------------------------------------
+# --- protected fields ----------------------------------------------------------------------------------
 
 def protected_fields(clp: Mapping[str, Any] | None, class_name: str, principal: Principal,
                      document: Mapping[str, Any] | None = None) -> set[str]:

@@ -28,8 +28,9 @@ class PasswordSettings(msgspec.Struct, frozen=True):
 class Passwords:
     """Hashes with argon2id; verifies argon2 and legacy bcrypt (`$2a$/$2b$/$2y$`) hashes.
 
-    `verify_password` answers `(ok, new_hash)`: `new_hash` is set when the stored hash should be replaced (a bcrypt hash,
-    or an argon2 hash made with other parameters) and is the argon2id hash of the password just checked.
+    `verify_password` answers `(ok, new_hash)`: `new_hash` is set when the stored hash should be replaced
+    (a bcrypt hash, or an argon2 hash made with other parameters) and is the argon2id hash of the password
+    just checked.
     A missing hash (unknown user, user without a password) costs one dummy argon2 verification, so the
     response time does not tell whether the user exists.
     """

@@ -48,8 +48,9 @@ class SessionStore:
     replace them.
     """
 
-    def __init__(self, store: StorageAdapter, roles: RoleResolver, settings: SessionSettings = SessionSettings(),
-                 *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, store: StorageAdapter, roles: RoleResolver,
+                 settings: SessionSettings = SessionSettings(), *,
+                 clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._store = store
         self._roles = roles
@@ -123,11 +124,10 @@ class SessionStore:
         entry = _Entry(self._clock() + self._settings.cache_ttl, None)
         found = await self._store.find(SESSION_CLASS, Field(("sessionToken",), (Compare("$eq", token),)),
                                        FindOptions(limit=1))
-        session = found[0] if found else None
-        user_id = _user_id_of(session) if session is not None else None
+        user_id = _user_id_of(found[0]) if found else None
         if user_id is not None and await self._user_exists(user_id):
             entry.user_id = user_id
-            entry.expires_at = _expiry_of(session)  # type: ignore[arg-type]
+            entry.expires_at = _expiry_of(found[0])
         if generation == self._generation:
             self._cache[token] = entry
             self._cache.move_to_end(token)
@@ -141,14 +141,14 @@ class SessionStore:
 
     # --- revoke ---------------------------------------------------------------------------------------------
     async def revoke(self, token: str) -> bool:
-        """Delete the session with this token (log-out). True if there was one. The token stops working now."""
+        """Delete the session with this token (log-out); True if there was one. It stops working at once."""
         deleted = await self._delete_where(Field(("sessionToken",), (Compare("$eq", token),))) > 0
         self.forget(token)
         return deleted
 
     async def revoke_user_sessions(self, user_id: str, *, keep_token: str | None = None) -> int:
         """Delete every session of the user except `keep_token` (password change, user deleted)."""
-        where = _user_is(user_id)
+        where: Node = _user_is(user_id)
         if keep_token is not None:
             where = And((where, Field(("sessionToken",), (Compare("$ne", keep_token),))))
         count = await self._delete_where(where)
@@ -193,8 +193,9 @@ def _user_is(user_id: str) -> Field:
 
 def _user_id_of(session: Document) -> str | None:
     user = session.get("user")
-    if isinstance(user, dict) and user.get("className") == USER_CLASS and isinstance(user.get("objectId"), str):
-        return user["objectId"]
+    if isinstance(user, dict) and user.get("className") == USER_CLASS:
+        user_id = user.get("objectId")
+        return user_id if isinstance(user_id, str) else None
     return None
 
 

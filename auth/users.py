@@ -50,7 +50,7 @@ class PreparedUser(msgspec.Struct, frozen=True):
 # --- sign-up ------------------------------------------------------------------------------------------------
 
 def validate_sign_up(body: Mapping[str, Any]) -> SignUp:
-    """200 without a username, 201 without a password, 125 for a malformed email, 119 for a `role:` objectId."""
+    """200 without a username, 201 without a password, 125 for a bad email, 119 for a `role:` objectId."""
     username, password, email = body.get("username"), body.get("password"), body.get("email")
     if not isinstance(username, str) or not username:
         raise ParseError(ErrorCode.USERNAME_MISSING, "bad or missing username")

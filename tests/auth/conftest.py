@@ -1,4 +1,4 @@
-"""Fixtures for the auth tests: a real SQLite store in tmp_path, and a wrapper counting the calls made to it."""
+"""Fixtures for the auth tests: a real SQLite store in tmp_path, and a wrapper counting the calls to it."""
 from __future__ import annotations
 
 from collections import Counter
@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from auth.acl import owner_only_acl, permission_fields
-from auth.passwords import PasswordSettings, Passwords
+from auth.passwords import Passwords, PasswordSettings
 from storage.adapter import StorageAdapter
 from storage.changes import Changes, RelationChange
 
@@ -65,11 +65,12 @@ NOW = "2024-01-02T03:04:05.678Z"
 
 
 async def _insert_user(store: Any, object_id: str, username: str, *, hashed: str | None = None,
-                      email: str | None = None, acl: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+                       email: str | None = None, acl: dict[str, Any] | None = None,
+                       **extra: Any) -> dict[str, Any]:
     """A `_User` as the sign-up route stores it."""
     acl = owner_only_acl(object_id) if acl is None else acl
-    document: dict[str, Any] = {"objectId": object_id, "createdAt": NOW, "updatedAt": NOW, "username": username,
-                                "ACL": acl, **permission_fields(acl), **extra}
+    document: dict[str, Any] = {"objectId": object_id, "createdAt": NOW, "updatedAt": NOW,
+                                "username": username, "ACL": acl, **permission_fields(acl), **extra}
     if hashed is not None:
         document["_hashed_password"] = hashed
     if email is not None:

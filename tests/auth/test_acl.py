@@ -190,7 +190,8 @@ async def test_store_and_in_memory_checks_agree(store: Any, principal: Principal
         await store.insert("Note", document)
     read_where, write_where = read_constraint(principal), write_constraint(principal)
     assert read_where is not None and write_where is not None
-    stored = {doc["objectId"]: doc for doc in await store.find("Note", Field(("objectId",), (In(tuple(STORE_DOCS)),)))}
+    everything = Field(("objectId",), (In(tuple(STORE_DOCS)),))
+    stored = {doc["objectId"]: doc for doc in await store.find("Note", everything)}
     assert {doc["objectId"] for doc in await store.find("Note", read_where)} == readable
     assert {doc["objectId"] for doc in await store.find("Note", write_where)} == writable
     assert {i for i, doc in stored.items() if can_read(principal, doc)} == readable

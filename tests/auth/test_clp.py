@@ -1,12 +1,13 @@
-"""Class-level permissions, table-driven: validation, operation checks, pointer permissions, protected fields."""
+"""Class-level permissions, table-driven: validation, operation checks, pointer permissions, protected
+fields."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from auth.clp import (MATCH_NOTHING, PointerPermission, check_operation, check_query_fields, operation_constraint,
-                      pointer_permission_query, protected_fields, validate_clp)
+from auth.clp import (MATCH_NOTHING, PointerPermission, check_operation, check_query_fields,
+                      operation_constraint, pointer_permission_query, protected_fields, validate_clp)
 from auth.principal import ANONYMOUS, MASTER, Principal
 from storage.errors import ErrorCode, ParseError
 from storage.query import Compare, Field, Or, parse_where
@@ -107,8 +108,9 @@ OPERATION_CASES = [
      PointerPermission(("owner", "members"), "aliceId001")),
     ({"get": {"pointerFields": ["owner"]}, "readUserFields": ["owner", "members"]}, "get", ALICE,
      PointerPermission(("owner", "members"), "aliceId001")),
-    ({"update": {}, "readUserFields": ["owner"]}, "update", ALICE, FORBIDDEN),  # read fields never grant writes
-    ({"update": {}, "writeUserFields": ["owner"]}, "update", ALICE, PointerPermission(("owner",), "aliceId001")),
+    ({"update": {}, "readUserFields": ["owner"]}, "update", ALICE, FORBIDDEN),  # never grants writes
+    ({"update": {}, "writeUserFields": ["owner"]}, "update", ALICE,
+     PointerPermission(("owner",), "aliceId001")),
     ({"find": {}, "readUserFields": ["owner"]}, "find", ANONYMOUS, PointerPermission(("owner",), None)),
     ({"find": {"*": True}, "readUserFields": ["owner"]}, "find", ANONYMOUS, ALLOWED),  # plain CLP wins
     ({"create": {}, "writeUserFields": ["owner"]}, "create", ALICE, FORBIDDEN),  # nothing to point from yet
@@ -198,7 +200,8 @@ PROTECTED_CASES = [
 
 @pytest.mark.parametrize("groups, principal, document, hidden", PROTECTED_CASES)
 def test_protected_fields_intersect_applicable_groups(groups: dict[str, Any], principal: Principal,
-                                                      document: dict[str, Any] | None, hidden: set[str]) -> None:
+                                                      document: dict[str, Any] | None,
+                                                      hidden: set[str]) -> None:
     assert protected_fields({"protectedFields": groups}, "Game", principal, document) == hidden
 
 

@@ -7,7 +7,7 @@ import threading
 import bcrypt
 import pytest
 
-from auth.passwords import PasswordSettings, Passwords
+from auth.passwords import Passwords, PasswordSettings
 
 CHEAP = PasswordSettings(time_cost=1, memory_cost=8, parallelism=1)
 

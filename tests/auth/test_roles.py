@@ -1,4 +1,5 @@
-"""Role resolution against the real SQLite store: direct and inherited roles, cycles, caching, invalidation."""
+"""Role resolution against the real SQLite store: direct and inherited roles, cycles, caching,
+invalidation."""
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +21,8 @@ async def test_direct_membership_gives_the_role(store: Any, make_user: Any, make
     assert await RoleResolver(store).roles_for("alice00001") == {"Moderators"}
 
 
-async def test_members_of_a_child_role_inherit_every_ancestor(store: Any, make_user: Any, make_role: Any) -> None:
+async def test_members_of_a_child_role_inherit_every_ancestor(store: Any, make_user: Any,
+                                                              make_role: Any) -> None:
     # Admins.roles holds Moderators; Moderators.roles holds Writers; Staff.roles holds Admins.
     await make_user("alice00001", "alice")
     await make_role("roleWrite1", "Writers", users=("alice00001",))
@@ -85,7 +87,8 @@ async def test_cached_roles_expire_after_the_ttl(store: Any, make_user: Any, mak
     assert await resolver.roles_for("alice00001") == {"Moderators"}
 
 
-async def test_lookup_racing_with_invalidation_is_not_cached(store: Any, make_user: Any, make_role: Any) -> None:
+async def test_lookup_racing_with_invalidation_is_not_cached(store: Any, make_user: Any,
+                                                             make_role: Any) -> None:
     await make_user("alice00001", "alice")
     await make_role("roleMods01", "Moderators", users=("alice00001",))
     resolver = RoleResolver(store)

@@ -156,14 +156,16 @@ async def test_forget_after_an_outside_delete_takes_effect_at_once(sessions: Ses
     await _expect_209(sessions, session["sessionToken"])
 
 
-async def test_session_of_a_deleted_user_is_invalid(sessions: SessionStore, store: Any, make_user: Any) -> None:
+async def test_session_of_a_deleted_user_is_invalid(sessions: SessionStore, store: Any,
+                                                    make_user: Any) -> None:
     await make_user("alice00001", "alice")
     token = (await sessions.create("alice00001", action="login"))["sessionToken"]
     await store.inner.delete("_User", "alice00001", Field(("objectId",), (Compare("$ne", ""),)))
     await _expect_209(sessions, token)
 
 
-async def test_revoke_user_sessions_keeps_only_the_current_one(sessions: SessionStore, make_user: Any) -> None:
+async def test_revoke_user_sessions_keeps_only_the_current_one(sessions: SessionStore,
+                                                               make_user: Any) -> None:
     await make_user("alice00001", "alice")
     await make_user("bob0000001", "bob")
     kept = (await sessions.create("alice00001", action="login"))["sessionToken"]
@@ -181,7 +183,8 @@ async def test_new_session_replaces_the_old_one_of_the_same_installation(session
                                                                        make_user: Any) -> None:
     await make_user("alice00001", "alice")
     first = (await sessions.create("alice00001", action="login", installation_id="phone"))["sessionToken"]
-    other_device = (await sessions.create("alice00001", action="login", installation_id="tablet"))["sessionToken"]
+    tablet = await sessions.create("alice00001", action="login", installation_id="tablet")
+    other_device = tablet["sessionToken"]
     await sessions.resolve(first)
     second = (await sessions.create("alice00001", action="login", installation_id="phone"))["sessionToken"]
     await _expect_209(sessions, first)

@@ -31,7 +31,8 @@ def _code(error: pytest.ExceptionInfo[ParseError]) -> int:
     ({"username": "alice", "password": ["pw"]}, ErrorCode.PASSWORD_MISSING),
     ({"username": "alice", "password": "pw", "email": "not-an-email"}, ErrorCode.INVALID_EMAIL_ADDRESS),
     ({"username": "alice", "password": "pw", "email": "a@b c.com"}, ErrorCode.INVALID_EMAIL_ADDRESS),
-    ({"username": "alice", "password": "pw", "email": "alice@example.com\n"}, ErrorCode.INVALID_EMAIL_ADDRESS),
+    ({"username": "alice", "password": "pw", "email": "alice@example.com\n"},
+     ErrorCode.INVALID_EMAIL_ADDRESS),
     ({"username": "alice", "password": "pw", "email": 5}, ErrorCode.INVALID_EMAIL_ADDRESS),
     ({"username": "alice", "password": "pw", "objectId": "role:Admin"}, ErrorCode.OPERATION_FORBIDDEN),
 ])
@@ -43,7 +44,8 @@ def test_bad_sign_up_is_refused_with_parse_codes(body: dict[str, Any], code: int
 
 def test_good_sign_up_is_accepted() -> None:
     sign_up = validate_sign_up({"username": "alice", "password": "pw", "email": "Alice.B+x@mail.example.com"})
-    assert (sign_up.username, sign_up.password, sign_up.email) == ("alice", "pw", "Alice.B+x@mail.example.com")
+    assert (sign_up.username, sign_up.password, sign_up.email) == (
+        "alice", "pw", "Alice.B+x@mail.example.com")
 
 
 @pytest.mark.parametrize("body, code", [
@@ -91,7 +93,8 @@ def test_auth_data_only_for_the_user_and_master() -> None:
 
 def test_session_token_only_to_the_user_themself() -> None:
     assert user_for_output(STORED, ALICE, session_token="r:new")["sessionToken"] == "r:new"
-    assert "sessionToken" not in user_for_output(STORED, Principal(user_id="bob0000001"), session_token="r:new")
+    bob = Principal(user_id="bob0000001")
+    assert "sessionToken" not in user_for_output(STORED, bob, session_token="r:new")
     assert "sessionToken" not in user_for_output(STORED, MASTER, session_token="r:new")
 
 
@@ -102,15 +105,16 @@ def test_hidden_fields_are_dropped() -> None:
 # --- with the store -----------------------------------------------------------------------------------------
 
 async def test_prepare_sign_up_hashes_and_builds_a_private_acl(store: Any, passwords: Passwords) -> None:
-    prepared = await prepare_sign_up(store, passwords, {"username": "alice", "password": "pw", "nickname": "al"},
-                                     user_id="alice00001", public_read=False)
+    body = {"username": "alice", "password": "pw", "nickname": "al"}
+    prepared = await prepare_sign_up(store, passwords, body, user_id="alice00001", public_read=False)
     assert prepared.body == {"username": "alice", "nickname": "al"}
     assert prepared.acl == {"alice00001": {"read": True, "write": True}}
     assert prepared.internal["_rperm"] == ["alice00001"]
     assert passwords.verify_password(prepared.internal["_hashed_password"], "pw") == (True, None)
 
 
-async def test_prepare_sign_up_keeps_a_client_acl_but_adds_the_owner(store: Any, passwords: Passwords) -> None:
+async def test_prepare_sign_up_keeps_a_client_acl_but_adds_the_owner(store: Any,
+                                                                      passwords: Passwords) -> None:
     prepared = await prepare_sign_up(store, passwords, {"username": "alice", "password": "pw",
                                                         "ACL": {"*": {"read": True}}},
                                      user_id="alice00001", public_read=False)
@@ -145,8 +149,9 @@ async def test_unique_index_race_is_reported_as_username_taken(store: Any, make_
 
 async def test_log_in_with_username_or_email(store: Any, make_user: Any, passwords: Passwords) -> None:
     await make_user("alice00001", "alice", email="alice@example.com", hashed=passwords.hash_password("pw"))
+    both = {"username": "alice", "email": "alice@example.com"}
     for credentials in ({"username": "alice"}, {"email": "alice@example.com"},
-                        {"username": "alice@example.com"}, {"username": "alice", "email": "alice@example.com"}):
+                        {"username": "alice@example.com"}, both):
         user = await log_in(store, passwords, password="pw", **credentials)
         assert user["objectId"] == "alice00001"
 
@@ -195,7 +200,8 @@ async def test_locked_user_cannot_log_in_except_through_master(store: Any, make_
     with pytest.raises(ParseError) as caught:
         await log_in(store, passwords, username="alice", password="pw")
     assert _code(caught) == ErrorCode.OBJECT_NOT_FOUND
-    assert (await log_in(store, passwords, username="alice", password="pw", allow_locked=True))["username"] == "alice"
+    user = await log_in(store, passwords, username="alice", password="pw", allow_locked=True)
+    assert user["username"] == "alice"
 
 
 async def test_unverified_email_blocks_log_in_when_required(store: Any, make_user: Any,
