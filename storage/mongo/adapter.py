@@ -1,0 +1,438 @@
+"""MongoAdapter: the StorageAdapter on MongoDB, in Parse Server's own layout, so existing Parse databases work.
+
+One AsyncMongoClient per adapter (pool and timeouts from the URI); the database is the URI's path ("parse" when
+there is none). Objects live in one collection per class, relations in `_Join:<field>:<Class>`, schemas in
+`_SCHEMA`. Every driver error leaves as a ParseError (storage.mongo.errors).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Mapping, TypeVar
+
+from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.collation import Collation
+from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.uri_parser import parse_uri
+
+from storage.adapter import Document, FindOptions
+from storage.changes import Changes, RelationChange
+from storage.errors import ErrorCode, ParseError
+from storage.mongo.errors import UPDATE_SHAPE_ERRORS, is_missing_geo_index, translated
+from storage.mongo.filters import FilterBuilder, split_near
+from storage.mongo.schemas import SCHEMA_COLLECTION, schema_document, schema_from_document, type_string
+from storage.mongo.transform import Fields, decode_document, encode_document, mongo_key, mongo_path
+from storage.mongo.updates import (after_update, needs_whole_document, replacement, unchanged_guard,
+                                   update_document)
+from storage.query import Node
+from storage.schema import ClassSchema, check_compatible, merge_fields, new_schema
+from storage.values import FieldType
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_DATABASE = "parse"
+# Applied unless the URI sets them: a dead or silent server fails an operation, it never hangs it.
+DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 30000}
+_GEO_TYPES = ("GeoPoint", "Polygon")
+_CAS_ATTEMPTS = 16
+# Every BSON type but null: unique indexes leave null and missing values unchecked.
+_NON_NULL_TYPES = ["string", "number", "bool", "date", "object", "array", "binData", "objectId"]
+
+
+def join_collection(class_name: str, field: str) -> str:
+    return f"_Join:{field}:{class_name}"
+
+
+def _and(*filters: Mapping[str, Any]) -> dict[str, Any]:
+    parts = [dict(f) for f in filters if f]
+    if not parts:
+        return {}
+    merged: dict[str, Any] = {}
+    for part in parts:
+        if any(key in merged for key in part):
+            return {"$and": parts}
+        merged.update(part)
+    return merged
+
+
+class MongoAdapter:
+    """Async persistence on MongoDB (or a wire-compatible server) in Parse Server's layout."""
+
+    def __init__(self, uri: str) -> None:
+        """`uri` is a MongoDB connection string; its path names the database (`mongodb://host/parse`)."""
+        parsed = parse_uri(uri)
+        given = {key.lower() for key in parsed["options"]}
+        options: dict[str, Any] = {k: v for k, v in DEFAULT_OPTIONS.items() if k.lower() not in given}
+        self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, tz_aware=True, connect=False, appname="livequery-server", **options)
+        self._db = self._client[parsed["database"] or DEFAULT_DATABASE]
+        self._transactions = False
+        self._indexed_joins: set[str] = set()
+
+    @property
+    def database_name(self) -> str:
+        return self._db.name
+
+    async def open(self) -> None:
+        with translated("connecting"):
+            hello = await self._db.command("hello")
+        # Multi-document transactions need a replica set or mongos; a standalone server gets ordered writes.
+        self._transactions = bool(hello.get("logicalSessionTimeoutMinutes") is not None
+                                  and (hello.get("setName") or hello.get("msg") == "isdbgrid"))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # --- schemas -------------------------------------------------------------------------------------------
+    @property
+    def _schemas(self) -> AsyncCollection[dict[str, Any]]:
+        return self._db[SCHEMA_COLLECTION]
+
+    async def get_all_schemas(self) -> list[ClassSchema]:
+        with translated("reading schemas"):
+            documents = await self._schemas.find({}).to_list(None)
+        return [schema_from_document(d) for d in documents if isinstance(d.get("_id"), str)]
+
+    async def get_schema(self, class_name: str) -> ClassSchema | None:
+        with translated("reading a schema"):
+            document = await self._schemas.find_one({"_id": class_name})
+        return None if document is None else schema_from_document(document)
+
+    async def _fields(self, class_name: str) -> Fields:
+        schema = await self.get_schema(class_name)
+        return schema.fields if schema is not None else {}
+
+    async def ensure_fields(self, class_name: str, fields: Mapping[str, FieldType]) -> ClassSchema:
+        with translated("adding fields"):
+            current = await self.get_schema(class_name)
+            if current is None:
+                fresh = new_schema(class_name)
+                added = merge_fields(fresh, fields)
+                schema = ClassSchema(class_name, {**fresh.fields, **added}, fresh.clp)
+                try:
+                    await self._schemas.insert_one(schema_document(schema))
+                    await self._create_geo_indexes(class_name, added)
+                    return schema
+                except DuplicateKeyError:  # created meanwhile by another caller
+                    current = await self.get_schema(class_name)
+                    if current is None:
+                        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"schema of {class_name} vanished")
+            missing = merge_fields(current, fields)
+            if not missing:
+                return current
+            for name, kind in missing.items():
+                key = _schema_key(class_name, name)
+                await self._schemas.update_one({"_id": class_name, key: {"$exists": False}},
+                                               {"$set": {key: type_string(kind)}})
+            stored = await self.get_schema(class_name)
+            if stored is None:
+                raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
+            for name, kind in fields.items():  # a concurrent caller may have added it with another type
+                check_compatible(class_name, name, stored.fields[name], kind)
+            await self._create_geo_indexes(class_name, missing)
+            return stored
+
+    async def create_class(self, schema: ClassSchema) -> ClassSchema:
+        with translated("creating a class"):
+            try:
+                await self._schemas.insert_one(schema_document(schema))
+            except DuplicateKeyError:
+                raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {schema.class_name} already exists.") from None
+            await self._create_geo_indexes(schema.class_name, schema.fields)
+            for name, spec in schema.indexes.items():
+                await self._create_index(schema.class_name, schema.fields, name, spec)
+        created = await self.get_schema(schema.class_name)
+        return created if created is not None else schema
+
+    async def update_class(self, class_name: str, *, add_fields: Mapping[str, FieldType] | None = None,
+                           delete_fields: tuple[str, ...] = (), clp: dict[str, Any] | None = None,
+                           add_indexes: Mapping[str, dict[str, Any]] | None = None,
+                           drop_indexes: tuple[str, ...] = ()) -> ClassSchema:
+        with translated("updating a class"):
+            current = await self.get_schema(class_name)
+            if current is None:
+                raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
+            sets: dict[str, Any] = {}
+            unsets: dict[str, str] = {}
+            added = merge_fields(current, add_fields or {})
+            sets.update({_schema_key(class_name, name): type_string(kind) for name, kind in added.items()})
+            fields = {**current.fields, **added}
+            for name in drop_indexes:
+                try:
+                    await self._db[class_name].drop_index(name)
+                except OperationFailure as exc:
+                    if exc.code not in (26, 27):  # no such collection / index
+                        raise
+                unsets[f"_metadata.indexes.{name}"] = ""
+            for name, spec in (add_indexes or {}).items():
+                await self._create_index(class_name, fields, name, spec)
+                sets[f"_metadata.indexes.{name}"] = spec
+            if clp is not None:
+                sets["_metadata.class_permissions"] = clp
+            object_unsets: dict[str, str] = {}
+            for name in delete_fields:
+                kind = current.fields.get(name)
+                unsets[_schema_key(class_name, name)] = ""
+                if kind is not None and kind.type == "Relation":
+                    await self._db.drop_collection(join_collection(class_name, name))
+                else:
+                    object_unsets[mongo_key(name, current.fields)] = ""
+            update: dict[str, Any] = {}
+            if sets:
+                update["$set"] = sets
+            if unsets:
+                update["$unset"] = unsets
+            if update:
+                await self._schemas.update_one({"_id": class_name}, update)
+            if object_unsets:
+                await self._db[class_name].update_many({}, {"$unset": object_unsets})
+            await self._create_geo_indexes(class_name, added)
+        updated = await self.get_schema(class_name)
+        if updated is None:
+            raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
+        return updated
+
+    async def delete_class(self, class_name: str) -> None:
+        with translated("deleting a class"):
+            fields = await self._fields(class_name)
+            await self._db.drop_collection(class_name)
+            for name in _relation_fields(fields):
+                await self._db.drop_collection(join_collection(class_name, name))
+            await self._schemas.delete_one({"_id": class_name})
+
+    async def ensure_unique(self, class_name: str, field: str, *, case_insensitive: bool = False) -> None:
+        with translated("creating a unique index"):
+            key = mongo_key(field, await self._fields(class_name))
+            collection = self._db[class_name]
+            for info in (await collection.index_information()).values():
+                if info.get("key") == [(key, 1)] and info.get("unique") and \
+                        _is_case_insensitive(info) == case_insensitive:
+                    return  # e.g. parse-server's own `username_1` (unique, sparse)
+            options: dict[str, Any] = {
+                "unique": True, "name": f"unique_ci_{field}" if case_insensitive else f"unique_{field}",
+                "partialFilterExpression": {key: {"$type": _NON_NULL_TYPES}}}
+            if case_insensitive:
+                options["collation"] = Collation(locale="en", strength=2)
+            try:
+                await collection.create_index([(key, ASCENDING)], **options)
+            except DuplicateKeyError:
+                raise ParseError(ErrorCode.DUPLICATE_VALUE,
+                                 "Tried to ensure field uniqueness for a class that already has duplicates.") from None
+
+    # --- objects ------------------------------------------------------------------------------------------
+    async def insert(self, class_name: str, document: Document, changes: Changes | None = None) -> None:
+        with translated("creating an object"):
+            fields = await self._fields(class_name)
+            stored = encode_document(class_name, document, fields)
+            relations = changes.relations if changes is not None else {}
+            object_id = str(document["objectId"])
+            await self._prepare_joins(class_name, relations)
+
+            async def work(session: AsyncClientSession | None) -> None:
+                await self._db[class_name].insert_one(stored, session=session)
+                try:
+                    await self._write_relations(class_name, object_id, relations, session)
+                except BaseException:
+                    if session is None:  # no transaction to roll back: take the object out again
+                        await self._db[class_name].delete_one({"_id": object_id})
+                    raise
+
+            await self._atomically(work)
+
+    async def update(self, class_name: str, object_id: str, changes: Changes, where: Node,
+                     updated_at: str, extra: Mapping[str, Any] | None = None) -> tuple[Document, Document] | None:
+        with translated("updating an object"):
+            fields = await self._fields(class_name)
+            selector = _and({"_id": object_id}, await self._builder(class_name, fields).build(where))
+            await self._prepare_joins(class_name, changes.relations)
+            if needs_whole_document(class_name, changes):
+                return await self._update_by_replacement(class_name, selector, changes, fields, updated_at, extra)
+            operators = update_document(class_name, changes, fields, updated_at, extra)
+
+            async def work(session: AsyncClientSession | None) -> dict[str, Any] | None:
+                stored = await self._db[class_name].find_one_and_update(
+                    selector, operators, return_document=ReturnDocument.BEFORE, session=session)
+                if stored is not None:
+                    await self._write_relations(class_name, object_id, changes.relations, session)
+                return stored
+
+            try:
+                stored = await self._atomically(work)
+            except OperationFailure as exc:
+                if exc.code not in UPDATE_SHAPE_ERRORS:
+                    raise
+                # The ops do not fit the stored values (e.g. Increment on null): apply them here, then
+                # compare-and-set, which raises INVALID_JSON where they really cannot apply.
+                return await self._update_by_replacement(class_name, selector, changes, fields, updated_at, extra)
+            if stored is None:
+                return None
+            before = decode_document(class_name, stored, fields)
+            return before, after_update(class_name, before, changes, fields, updated_at, extra)
+
+    async def _update_by_replacement(self, class_name: str, selector: dict[str, Any], changes: Changes,
+                                     fields: Fields, updated_at: str,
+                                     extra: Mapping[str, Any] | None) -> tuple[Document, Document] | None:
+        collection = self._db[class_name]
+        for _ in range(_CAS_ATTEMPTS):
+            stored = await collection.find_one(selector)
+            if stored is None:
+                return None
+            before = decode_document(class_name, stored, fields)
+            after = after_update(class_name, before, changes, fields, updated_at, extra)
+            wanted = encode_document(class_name, after, fields)
+            wanted["_id"] = stored["_id"]
+            update = replacement(stored, wanted)
+            touched = set(update.get("$set", {})) | set(update.get("$unset", {}))
+            guarded = _and(selector, unchanged_guard(stored, touched))
+            object_id = str(stored["_id"])
+
+            async def work(session: AsyncClientSession | None) -> bool:
+                result = await collection.update_one(guarded, update, session=session) if update else None
+                if result is not None and result.matched_count == 0:
+                    return False
+                await self._write_relations(class_name, object_id, changes.relations, session)
+                return True
+
+            if await self._atomically(work):
+                return before, after
+        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "the object kept changing during the update; try again")
+
+    async def delete(self, class_name: str, object_id: str, where: Node) -> Document | None:
+        with translated("deleting an object"):
+            fields = await self._fields(class_name)
+            selector = _and({"_id": object_id}, await self._builder(class_name, fields).build(where))
+
+            async def work(session: AsyncClientSession | None) -> dict[str, Any] | None:
+                stored = await self._db[class_name].find_one_and_delete(selector, session=session)
+                if stored is not None:
+                    for name in _relation_fields(fields):
+                        await self._db[join_collection(class_name, name)].delete_many(
+                            {"owningId": object_id}, session=session)
+                return stored
+
+            stored = await self._atomically(work)
+        return None if stored is None else decode_document(class_name, stored, fields)
+
+    async def find(self, class_name: str, where: Node, options: FindOptions = FindOptions()) -> list[Document]:
+        if options.limit is not None and options.limit <= 0:
+            return []
+        with translated("finding objects"):
+            fields = await self._fields(class_name)
+            builder = self._builder(class_name, fields)
+            near, rest = split_near(where) if not options.order else (None, where)
+            collection = self._db[class_name]
+            if near is None:
+                cursor = collection.find(await builder.build(where), skip=options.skip,
+                                         limit=options.limit or 0, sort=builder.sort(options.order) or None)
+                stored = await cursor.to_list(None)
+            else:
+                key = mongo_path(class_name, near.path, fields)
+                pipeline: list[dict[str, Any]] = [near.stage(key, await builder.build(rest))]
+                if options.skip:
+                    pipeline.append({"$skip": options.skip})
+                if options.limit is not None:
+                    pipeline.append({"$limit": options.limit})
+                pipeline.append({"$project": {"__distance": 0}})
+                stored = await self._aggregate_near(collection, key, pipeline)
+        return [decode_document(class_name, document, fields) for document in stored]
+
+    async def _aggregate_near(self, collection: AsyncCollection[dict[str, Any]], key: str,
+                              pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            return await (await collection.aggregate(pipeline)).to_list(None)
+        except OperationFailure as exc:
+            if not is_missing_geo_index(exc):
+                raise
+        await collection.create_index([(key, "2dsphere")])  # a database parse-server made without one
+        return await (await collection.aggregate(pipeline)).to_list(None)
+
+    async def count(self, class_name: str, where: Node) -> int:
+        with translated("counting objects"):
+            fields = await self._fields(class_name)
+            return await self._db[class_name].count_documents(await self._builder(class_name, fields).build(where))
+
+    async def purge(self, class_name: str) -> None:
+        with translated("purging a class"):
+            fields = await self._fields(class_name)
+            await self._db[class_name].delete_many({})
+            for name in _relation_fields(fields):
+                await self._db[join_collection(class_name, name)].delete_many({})
+
+    # --- relations ----------------------------------------------------------------------------------------
+    async def related_ids(self, class_name: str, field: str, owning_ids: tuple[str, ...]) -> list[str]:
+        with translated("reading a relation"):
+            rows = await self._db[join_collection(class_name, field)].find(
+                {"owningId": {"$in": list(owning_ids)}}, {"relatedId": 1, "_id": 0}).to_list(None)
+        return list(dict.fromkeys(str(row["relatedId"]) for row in rows if "relatedId" in row))
+
+    async def owning_ids(self, class_name: str, field: str, related_ids: tuple[str, ...]) -> list[str]:
+        with translated("reading a relation"):
+            rows = await self._db[join_collection(class_name, field)].find(
+                {"relatedId": {"$in": list(related_ids)}}, {"owningId": 1, "_id": 0}).to_list(None)
+        return list(dict.fromkeys(str(row["owningId"]) for row in rows if "owningId" in row))
+
+    async def _prepare_joins(self, class_name: str, relations: Mapping[str, RelationChange]) -> None:
+        """Indexes (and so the collections) of the join tables a write touches; never inside a transaction."""
+        for field in relations:
+            name = join_collection(class_name, field)
+            if name not in self._indexed_joins:
+                await self._db[name].create_index([("owningId", ASCENDING), ("relatedId", ASCENDING)])
+                await self._db[name].create_index([("relatedId", ASCENDING)])
+                self._indexed_joins.add(name)
+
+    async def _write_relations(self, class_name: str, object_id: str, relations: Mapping[str, RelationChange],
+                               session: AsyncClientSession | None) -> None:
+        for field, change in relations.items():
+            collection = self._db[join_collection(class_name, field)]
+            if change.add:
+                await collection.bulk_write(
+                    [UpdateOne({"owningId": object_id, "relatedId": related},
+                               {"$set": {"owningId": object_id, "relatedId": related}}, upsert=True)
+                     for related in dict.fromkeys(change.add)], session=session)
+            if change.remove:
+                await collection.delete_many({"owningId": object_id, "relatedId": {"$in": list(change.remove)}},
+                                             session=session)
+
+    # --- helpers ------------------------------------------------------------------------------------------
+    def _builder(self, class_name: str, fields: Fields) -> FilterBuilder:
+        return FilterBuilder(class_name, fields, self)
+
+    async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
+        """Run `work` in a transaction where the server has them (replica set, mongos), else plainly."""
+        if not self._transactions:
+            return await work(None)
+        async with self._client.start_session() as session:
+            return await session.with_transaction(work)
+
+    async def _create_geo_indexes(self, class_name: str, fields: Mapping[str, FieldType]) -> None:
+        for name, kind in fields.items():
+            if kind.type in _GEO_TYPES:
+                await self._db[class_name].create_index([(name, "2dsphere")])
+
+    async def _create_index(self, class_name: str, fields: Fields, name: str, spec: Mapping[str, Any]) -> None:
+        keys = []
+        for field, direction in spec.items():
+            plain = field.removeprefix("_p_")
+            if plain not in fields and field not in ("_id", "$**"):
+                raise ParseError(ErrorCode.INVALID_QUERY, f"Field {plain} does not exist, cannot add index.")
+            keys.append((field if field.startswith("_p_") else mongo_path(class_name, (field,), fields), direction))
+        try:
+            await self._db[class_name].create_index(keys, name=name)
+        except OperationFailure as exc:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"cannot create index {name}: {exc}") from None
+
+
+def _schema_key(class_name: str, name: str) -> str:
+    return "_hashed_password" if class_name == "_User" and name == "password" else name
+
+
+def _relation_fields(fields: Fields) -> list[str]:
+    return [name for name, kind in fields.items() if kind.type == "Relation"]
+
+
+def _is_case_insensitive(index: Mapping[str, Any]) -> bool:
+    collation = index.get("collation")
+    return isinstance(collation, dict) and collation.get("strength", 3) <= 2

@@ -1,0 +1,246 @@
+"""The parsed `where` (storage.query) as a MongoDB filter and sort, in Parse Server's stored layout.
+
+Relation fields and `RelatedTo` are answered from the `_Join` collections through a `RelationLookup`; a top-level
+`$nearSphere` becomes a `$geoNear` stage when results must come nearest first (see `split_near`).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Protocol
+
+from storage.adapter import SortKey
+from storage.errors import ErrorCode, ParseError
+from storage.query import (All, And, Compare, ContainedBy, Exists, Field, In, InQuery, Intersects, NearSphere, Node,
+                           Nor, Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere, WithinPolygon,
+                           translate_quoted)
+from storage.values import GeoPoint, Pointer, parse_date
+from storage.mongo.transform import ISO_FIELDS, Fields, encode_interior, mongo_path, pointer_string
+
+# MongoDB's own radius for turning radians into meters (a GeoJSON `$geoNear` measures in meters).
+EARTH_RADIUS_METERS = 6378100.0
+_TIME_FIELDS = ISO_FIELDS | {"expiresAt"}
+
+
+class RelationLookup(Protocol):
+    async def owning_ids(self, class_name: str, field: str, related_ids: tuple[str, ...]) -> list[str]:
+        ...
+
+    async def related_ids(self, class_name: str, field: str, owning_ids: tuple[str, ...]) -> list[str]:
+        ...
+
+
+class Near:
+    """A top-level `$nearSphere`, answered by a `$geoNear` stage (sorted nearest first)."""
+
+    def __init__(self, path: tuple[str, ...], constraint: NearSphere) -> None:
+        self.path = path
+        self.constraint = constraint
+
+    def stage(self, key: str, query: dict[str, Any]) -> dict[str, Any]:
+        point = self.constraint.point
+        spec: dict[str, Any] = {"near": {"type": "Point", "coordinates": [point.longitude, point.latitude]},
+                                "key": key, "distanceField": "__distance", "spherical": True, "query": query}
+        if self.constraint.max_distance is not None:
+            spec["maxDistance"] = self.constraint.max_distance * EARTH_RADIUS_METERS
+        return {"$geoNear": spec}
+
+
+def split_near(node: Node) -> tuple[Near | None, Node]:
+    """Take the first top-level `$nearSphere` out of `node` (which then matches without it)."""
+    children = node.children if isinstance(node, And) else (node,)
+    for index, child in enumerate(children):
+        if isinstance(child, Field):
+            for position, constraint in enumerate(child.constraints):
+                if isinstance(constraint, NearSphere):
+                    rest = child.constraints[:position] + child.constraints[position + 1:]
+                    remaining = [*children[:index], *([Field(child.path, rest)] if rest else []),
+                                 *children[index + 1:]]
+                    return Near(child.path, constraint), And(tuple(remaining))
+    return None, node
+
+
+class FilterBuilder:
+    """Translates one class's queries; needs its schema fields (pointer keys, value forms)."""
+
+    def __init__(self, class_name: str, fields: Fields, relations: RelationLookup) -> None:
+        self.class_name = class_name
+        self.fields = fields
+        self.relations = relations
+
+    async def build(self, node: Node) -> dict[str, Any]:
+        return _combine(await self.clauses(node))
+
+    async def clauses(self, node: Node) -> list[dict[str, Any]]:
+        if isinstance(node, And):
+            out: list[dict[str, Any]] = []
+            for child in node.children:
+                out.extend(await self.clauses(child))
+            return out
+        if isinstance(node, (Or, Nor)):
+            operator = "$or" if isinstance(node, Or) else "$nor"
+            return [{operator: [await self.build(child) for child in node.children]}]
+        if isinstance(node, RelatedTo):
+            ids = await self.relations.related_ids(node.owner.class_name, node.key, (node.owner.object_id,))
+            return [{"_id": {"$in": ids}}]
+        if isinstance(node, Field):
+            kind = self.fields.get(node.path[0]) if len(node.path) == 1 else None
+            if kind is not None and kind.type == "Relation":
+                return [await self.relation_clause(node.path[0], c) for c in node.constraints]
+            return [self.constraint(node.path, c) for c in node.constraints]
+        raise ParseError(ErrorCode.INVALID_QUERY, f"unsupported query node: {type(node).__name__}")
+
+    def sort(self, order: tuple[SortKey, ...]) -> list[tuple[str, int]]:
+        return [(mongo_path(self.class_name, key.path, self.fields), -1 if key.descending else 1) for key in order]
+
+    def key(self, path: tuple[str, ...], constraint: Any = None) -> str:
+        return mongo_path(self.class_name, path, self.fields, pointer=_mentions_pointer(constraint))
+
+    # --- one constraint --------------------------------------------------------------------------------
+    def constraint(self, path: tuple[str, ...], constraint: Any) -> dict[str, Any]:
+        key = self.key(path, constraint)
+        value = self.value_encoder(path, key)
+        if isinstance(constraint, Compare):
+            if constraint.op == "$eq":
+                return {key: value(constraint.value)} if constraint.value is not None else {key: None}
+            return {key: {constraint.op: value(constraint.value)}}
+        if isinstance(constraint, In):
+            return {key: {"$nin" if constraint.negate else "$in": [value(v) for v in constraint.values]}}
+        if isinstance(constraint, All):
+            if constraint.values and all(_is_regex_spec(v) for v in constraint.values):
+                return {key: {"$all": [_regex(v) for v in constraint.values]}}
+            return {key: {"$all": [value(v) for v in constraint.values]}}
+        if isinstance(constraint, ContainedBy):
+            # Parse's form ($nor of $elemMatch $nin), restricted to arrays as storage.query defines it.
+            return {"$and": [{key: {"$type": "array"}},
+                             {"$nor": [{key: {"$elemMatch": {"$nin": [value(v) for v in constraint.values]}}}]}]}
+        if isinstance(constraint, Exists):
+            return {key: {"$exists": constraint.present}}
+        if isinstance(constraint, Regex):
+            spec: dict[str, Any] = {"$regex": constraint.pattern}
+            if constraint.options:
+                spec["$options"] = constraint.options
+            return {key: spec}
+        if isinstance(constraint, NearSphere):
+            # Nested (or counted) $nearSphere only matches; parse-server counts with $centerSphere too.
+            if constraint.max_distance is None:
+                return {key: {"$exists": True, "$ne": None}}
+            return {key: {"$geoWithin": {"$centerSphere": [_pair(constraint.point), constraint.max_distance]}}}
+        if isinstance(constraint, WithinBox):
+            return {key: {"$geoWithin": {"$box": [_pair(constraint.south_west), _pair(constraint.north_east)]}}}
+        if isinstance(constraint, WithinPolygon):
+            return {key: {"$geoWithin": {"$polygon": [_pair(p) for p in constraint.points]}}}
+        if isinstance(constraint, WithinCenterSphere):
+            return {key: {"$geoWithin": {"$centerSphere": [_pair(constraint.center), constraint.radius]}}}
+        if isinstance(constraint, Intersects):
+            return {key: {"$geoIntersects": {"$geometry": {"type": "Point", "coordinates": _pair(constraint.point)}}}}
+        if isinstance(constraint, (InQuery, Select)):
+            raise ParseError(ErrorCode.INVALID_QUERY, "$inQuery/$select must be resolved before the store")
+        raise ParseError(ErrorCode.INVALID_QUERY, f"unsupported constraint: {type(constraint).__name__}")
+
+    def value_encoder(self, path: tuple[str, ...], key: str):
+        top_level = len(path) == 1
+        pointer_key = top_level and key.startswith("_p_")
+        kind = self.fields.get(path[0]) if top_level else None
+        time_field = top_level and path[0] in _TIME_FIELDS
+
+        def encode(value: Any) -> Any:
+            if isinstance(value, Pointer):
+                return pointer_string({"className": value.class_name, "objectId": value.object_id}) \
+                    if pointer_key else value.to_json()
+            if isinstance(value, GeoPoint):
+                if kind is not None and kind.type == "GeoPoint":
+                    return _pair(value)
+                return value.to_json()
+            if isinstance(value, datetime):
+                return value
+            if time_field and isinstance(value, str):
+                return _maybe_date(value)
+            if top_level and isinstance(value, dict) and value.get("__type") == "File" and kind is not None \
+                    and kind.type == "File":
+                return value.get("name")
+            if isinstance(value, dict):
+                if "__type" in value:
+                    return encode_interior(value)
+                return {k: _encode_decoded(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [_encode_decoded(v) for v in value]
+            return value
+
+        return encode
+
+    # --- relation fields: answered from the join collection --------------------------------------------
+    async def relation_clause(self, field: str, constraint: Any) -> dict[str, Any]:
+        async def owners(values: tuple[Any, ...]) -> list[str]:
+            ids = tuple(v.object_id for v in values if isinstance(v, Pointer))
+            return await self.relations.owning_ids(self.class_name, field, ids) if ids else []
+
+        if isinstance(constraint, Compare) and constraint.op in ("$eq", "$ne"):
+            operator = "$in" if constraint.op == "$eq" else "$nin"
+            return {"_id": {operator: await owners((constraint.value,))}}
+        if isinstance(constraint, In):
+            return {"_id": {"$nin" if constraint.negate else "$in": await owners(constraint.values)}}
+        if isinstance(constraint, All):
+            return _combine([{"_id": {"$in": await owners((v,))}} for v in constraint.values]) \
+                if constraint.values else {"_id": {"$in": []}}
+        raise ParseError(ErrorCode.INVALID_QUERY, f"unsupported constraint on relation field {field}")
+
+
+def _combine(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    """One filter from clauses: merged into one document while keys do not collide, else `$and`."""
+    merged: dict[str, Any] = {}
+    for clause in clauses:
+        if any(key in merged for key in clause):
+            return {"$and": clauses}
+        merged.update(clause)
+    return merged
+
+
+def _pair(point: GeoPoint) -> list[float]:
+    return [point.longitude, point.latitude]
+
+
+def _mentions_pointer(constraint: Any) -> bool:
+    if isinstance(constraint, Compare):
+        return isinstance(constraint.value, Pointer)
+    if isinstance(constraint, (In, All)):
+        return any(isinstance(v, Pointer) for v in constraint.values)
+    return False
+
+
+def _encode_decoded(value: Any) -> Any:
+    """A decoded query value nested in an Object or Array, in its stored interior form."""
+    if isinstance(value, Pointer):
+        return value.to_json()
+    if isinstance(value, GeoPoint):
+        return value.to_json()
+    if isinstance(value, dict):
+        if "__type" in value:
+            return encode_interior(value)
+        return {k: _encode_decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode_decoded(v) for v in value]
+    return value
+
+
+def _maybe_date(text: str) -> Any:
+    try:
+        return parse_date(text)
+    except ParseError:
+        return text
+
+
+def _is_regex_spec(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("$regex"), str)
+
+
+def _regex(spec: dict[str, Any]) -> re.Pattern[str]:
+    options = spec.get("$options", "")
+    flags = 0
+    for letter in options if isinstance(options, str) else "":
+        flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}.get(letter, 0)
+    try:
+        return re.compile(translate_quoted(spec["$regex"]), flags)
+    except re.error as exc:
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex: {exc}") from None
+

@@ -1,0 +1,85 @@
+"""Class schemas in Parse Server's `_SCHEMA` collection (MongoSchemaCollection.js), both ways.
+
+One document per class: `_id` = class name, one key per field holding Parse's type string ("string", "*Target"
+for pointers, "relation<Target>", ...), and `_metadata` with `class_permissions` and `indexes`.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from storage.schema import BASE_FIELDS, ClassSchema, default_fields, new_schema
+from storage.values import FieldType
+
+SCHEMA_COLLECTION = "_SCHEMA"
+_NON_FIELD_KEYS = frozenset({"_id", "_metadata", "_client_permissions"})
+_TYPE_NAMES = {"Number": "number", "String": "string", "Boolean": "boolean", "Date": "date", "Object": "object",
+               "Array": "array", "GeoPoint": "geopoint", "File": "file", "Bytes": "bytes", "Polygon": "polygon"}
+_TYPES_BY_NAME = {name: kind for kind, name in _TYPE_NAMES.items()} | {"map": "Object"}
+# parse-server's emptyCLPS: a stored CLP lacking an operation grants it to nobody.
+_EMPTY_CLP: dict[str, Any] = {"find": {}, "count": {}, "get": {}, "create": {}, "update": {}, "delete": {},
+                              "addField": {}, "protectedFields": {}}
+
+
+def type_string(kind: FieldType) -> str:
+    if kind.type == "Pointer":
+        return f"*{kind.target_class}"
+    if kind.type == "Relation":
+        return f"relation<{kind.target_class}>"
+    return _TYPE_NAMES[kind.type]
+
+
+def field_type(text: Any) -> FieldType | None:
+    """A `_SCHEMA` type string as a FieldType; None for one this server does not know."""
+    if not isinstance(text, str) or not text:
+        return None
+    if text.startswith("*"):
+        return FieldType("Pointer", text[1:])
+    if text.startswith("relation<") and text.endswith(">"):
+        return FieldType("Relation", text[len("relation<"):-1])
+    kind = _TYPES_BY_NAME.get(text)
+    return FieldType(kind) if kind else None
+
+
+def stored_fields(class_name: str, fields: Mapping[str, FieldType]) -> dict[str, str]:
+    """The field keys of a `_SCHEMA` document (convertSchemaToAdapterSchema: no ACL, `_rperm`/`_wperm`, and
+    `_hashed_password` for `_User`'s password)."""
+    out: dict[str, str] = {}
+    for name, kind in fields.items():
+        if kind.type == "ACL":
+            continue
+        if class_name == "_User" and name == "password":
+            out["_hashed_password"] = "string"
+            continue
+        out[name] = type_string(kind)
+    out.setdefault("_rperm", "array")
+    out.setdefault("_wperm", "array")
+    return out
+
+
+def schema_document(schema: ClassSchema) -> dict[str, Any]:
+    document: dict[str, Any] = {"_id": schema.class_name, "objectId": "string", "updatedAt": "date",
+                                "createdAt": "date"}
+    document.update(stored_fields(schema.class_name, {**default_fields(schema.class_name), **schema.fields}))
+    metadata: dict[str, Any] = {"class_permissions": schema.clp}
+    if schema.indexes:
+        metadata["indexes"] = schema.indexes
+    document["_metadata"] = metadata
+    return document
+
+
+def schema_from_document(document: Mapping[str, Any]) -> ClassSchema:
+    class_name = str(document["_id"])
+    fields: dict[str, FieldType] = dict(default_fields(class_name))
+    for key, value in document.items():
+        if key in _NON_FIELD_KEYS or key.startswith("_"):
+            continue
+        kind = field_type(value)
+        if kind is not None:
+            fields[key] = kind
+    fields.update(BASE_FIELDS)  # whatever an old document says, these four have fixed types
+    metadata = document.get("_metadata") if isinstance(document.get("_metadata"), dict) else {}
+    stored_clp = metadata.get("class_permissions")
+    clp = {**_EMPTY_CLP, **stored_clp} if isinstance(stored_clp, dict) else new_schema(class_name).clp
+    indexes = metadata.get("indexes") if isinstance(metadata.get("indexes"), dict) else {}
+    indexes = {name: dict(spec) for name, spec in indexes.items() if name != "_id_"}
+    return ClassSchema(class_name, fields, clp, indexes)

@@ -1,0 +1,139 @@
+"""A MongoDB server for the tests: SecantusDB (a wire-compatible server on WiredTiger, test-only dependency)
+started on a free loopback port in a temporary directory, or the real server named by MONGODB_URI.
+
+`mongodb_server` is session-scoped and yields a base URI without a database; each test takes a database of its
+own (`database_uri`) and drops it afterwards, so tests never see each other's data.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymongo
+import pytest
+
+SECANTUS_MISSING = (
+    "SecantusDB is not installed: the MongoDB tests need it (or MONGODB_URI naming a real server). "
+    "Install the test extra: `pip install -e .[test]`."
+)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SecantusServer:
+    """`secantusd-py` as a child process: `start()` waits until it answers `ping`, `stop()` ends it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = workdir / "secantus.log"
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 30.0) -> None:
+        config = self.workdir / "secantusd.toml"
+        config.write_text("")  # an explicit, empty config: no auto-discovery of ./secantusd.toml or ~/.secantus
+        command = [sys.executable, "-m", "secantus", "--config", str(config), "--host", "127.0.0.1",
+                   "--port", str(self.port), "--storage-path", str(self.workdir / "data"),
+                   "--log-level", "WARNING"]
+        with open(self._log, "wb") as log:
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + timeout
+        while not self._answers_ping():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"SecantusDB exited with {self._process.returncode}: {self._tail_log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"SecantusDB did not answer ping within {timeout}s: {self._tail_log()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def _answers_ping(self) -> bool:
+        client: pymongo.MongoClient = pymongo.MongoClient(
+            self.uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500, directConnection=True)
+        try:
+            return client.admin.command("ping").get("ok") == 1.0
+        except pymongo.errors.PyMongoError:
+            return False
+        finally:
+            client.close()
+
+    def _tail_log(self) -> str:
+        try:
+            return self._log.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+
+def with_database(base_uri: str, database: str) -> str:
+    """`base_uri` with its path set to `database` (query options kept)."""
+    head, _, query = base_uri.partition("?")
+    scheme, _, rest = head.partition("://")
+    hosts = rest.split("/", 1)[0]
+    return f"{scheme}://{hosts}/{database}" + (f"?{query}" if query else "")
+
+
+def drop_database(uri: str, database: str) -> None:
+    client: pymongo.MongoClient = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(database)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def mongodb_server() -> Iterator[str]:
+    """Base URI of the MongoDB server for the session: MONGODB_URI if set, else a SecantusDB of our own."""
+    given = os.environ.get("MONGODB_URI")
+    if given:
+        yield given
+        return
+    try:
+        import secantus  # noqa: F401
+    except ImportError:
+        pytest.fail(SECANTUS_MISSING, pytrace=False)
+    with tempfile.TemporaryDirectory(prefix="lq-secantus-") as workdir:
+        server = SecantusServer(Path(workdir))
+        server.start()
+        try:
+            yield server.uri
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def database_uri(mongodb_server: str) -> Iterator[str]:
+    """A URI naming a fresh database of this test's own, dropped afterwards."""
+    name = f"lq_test_{uuid.uuid4().hex[:12]}"
+    yield with_database(mongodb_server, name)
+    drop_database(mongodb_server, name)
+
+
+def is_secantus() -> bool:
+    """Whether the tests run against SecantusDB (no MONGODB_URI), to skip what it lacks."""
+    return not os.environ.get("MONGODB_URI")
