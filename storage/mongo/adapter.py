@@ -27,8 +27,8 @@ from storage.mongo.transform import Fields, decode_document, encode_document, mo
 from storage.mongo.updates import (after_update, needs_whole_document, replacement, unchanged_guard,
                                    update_document)
 from storage.query import Node
-from storage.schema import ClassSchema, check_compatible, merge_fields, new_schema
-from storage.values import FieldType
+from storage.schema import ClassSchema, check_compatible, default_fields, merge_fields, new_schema
+from storage.values import FieldType, type_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,7 +94,8 @@ class MongoAdapter:
     async def get_all_schemas(self) -> list[ClassSchema]:
         with translated("reading schemas"):
             documents = await self._schemas.find({}).to_list(None)
-        return [schema_from_document(d) for d in documents if isinstance(d.get("_id"), str)]
+        schemas = [schema_from_document(d) for d in documents if isinstance(d.get("_id"), str)]
+        return sorted(schemas, key=lambda schema: schema.class_name)
 
     async def get_schema(self, class_name: str) -> ClassSchema | None:
         with translated("reading a schema"):
@@ -157,15 +158,27 @@ class MongoAdapter:
                 raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
             sets: dict[str, Any] = {}
             unsets: dict[str, str] = {}
-            added = merge_fields(current, add_fields or {})
-            sets.update({_schema_key(class_name, name): type_string(kind) for name, kind in added.items()})
-            fields = {**current.fields, **added}
+            indexes = dict(current.indexes)
+            for name in delete_fields:
+                if name not in current.fields:
+                    raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION, f"Field {name} does not exist, cannot update.")
+            for name in add_fields or {}:
+                if name in current.fields and name not in delete_fields:
+                    raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION, f"Field {name} exists, cannot update.")
             for name in drop_indexes:
-                try:
-                    await self._db[class_name].drop_index(name)
-                except OperationFailure as exc:
-                    if exc.code not in (26, 27):  # no such collection / index
-                        raise
+                if name not in indexes:
+                    raise ParseError(ErrorCode.INVALID_QUERY, f"Index {name} does not exist, cannot delete.")
+            for name in add_indexes or {}:
+                if name in indexes or name == "_id_":
+                    raise ParseError(ErrorCode.INVALID_QUERY, f"Index {name} exists, cannot update.")
+            remaining = {k: v for k, v in current.fields.items() if k not in delete_fields}
+            added = merge_fields(ClassSchema(class_name, remaining), add_fields or {})
+            sets.update({_schema_key(class_name, name): type_string(kind) for name, kind in added.items()})
+            fields = {**remaining, **added}
+            gone = set(delete_fields)
+            stale = [name for name, spec in indexes.items() if isinstance(spec, Mapping) and gone & set(spec)]
+            for name in (*stale, *drop_indexes):
+                await self._drop_index(class_name, name)
                 unsets[f"_metadata.indexes.{name}"] = ""
             for name, spec in (add_indexes or {}).items():
                 await self._create_index(class_name, fields, name, spec)
@@ -175,7 +188,7 @@ class MongoAdapter:
             object_unsets: dict[str, str] = {}
             for name in delete_fields:
                 kind = current.fields.get(name)
-                unsets[_schema_key(class_name, name)] = ""
+                unsets.setdefault(_schema_key(class_name, name), "")
                 if kind is not None and kind.type == "Relation":
                     await self._db.drop_collection(join_collection(class_name, name))
                 else:
@@ -185,6 +198,9 @@ class MongoAdapter:
                 update["$set"] = sets
             if unsets:
                 update["$unset"] = unsets
+            for key in list(unsets):
+                if key in sets:  # a field deleted and added again in one call
+                    del unsets[key]
             if update:
                 await self._schemas.update_one({"_id": class_name}, update)
             if object_unsets:
@@ -197,7 +213,14 @@ class MongoAdapter:
 
     async def delete_class(self, class_name: str) -> None:
         with translated("deleting a class"):
-            fields = await self._fields(class_name)
+            schema = await self.get_schema(class_name)
+            if schema is None:
+                raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
+            fields = schema.fields
+            count = await self._db[class_name].count_documents({})
+            if count:
+                raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION,
+                                 f"Class {class_name} is not empty, contains {count} objects, cannot drop schema.")
             await self._db.drop_collection(class_name)
             for name in _relation_fields(fields):
                 await self._db.drop_collection(join_collection(class_name, name))
@@ -205,7 +228,10 @@ class MongoAdapter:
 
     async def ensure_unique(self, class_name: str, field: str, *, case_insensitive: bool = False) -> None:
         with translated("creating a unique index"):
-            key = mongo_key(field, await self._fields(class_name))
+            if field == "objectId":
+                return  # `_id` is unique already
+            fields = await self._fields(class_name) or (await self.ensure_fields(class_name, {})).fields
+            key = mongo_key(field, fields)
             collection = self._db[class_name]
             for info in (await collection.index_information()).values():
                 if info.get("key") == [(key, 1)] and info.get("unique") and \
@@ -225,7 +251,10 @@ class MongoAdapter:
     # --- objects ------------------------------------------------------------------------------------------
     async def insert(self, class_name: str, document: Document, changes: Changes | None = None) -> None:
         with translated("creating an object"):
-            fields = await self._fields(class_name)
+            schema = await self.get_schema(class_name)
+            if schema is None:  # Parse creates a class on its first object
+                schema = await self.ensure_fields(class_name, implied_fields(class_name, document))
+            fields = schema.fields
             stored = encode_document(class_name, document, fields)
             relations = changes.relations if changes is not None else {}
             object_id = str(document["objectId"])
@@ -366,13 +395,13 @@ class MongoAdapter:
         with translated("reading a relation"):
             rows = await self._db[join_collection(class_name, field)].find(
                 {"owningId": {"$in": list(owning_ids)}}, {"relatedId": 1, "_id": 0}).to_list(None)
-        return list(dict.fromkeys(str(row["relatedId"]) for row in rows if "relatedId" in row))
+        return sorted({str(row["relatedId"]) for row in rows if "relatedId" in row})
 
     async def owning_ids(self, class_name: str, field: str, related_ids: tuple[str, ...]) -> list[str]:
         with translated("reading a relation"):
             rows = await self._db[join_collection(class_name, field)].find(
                 {"relatedId": {"$in": list(related_ids)}}, {"owningId": 1, "_id": 0}).to_list(None)
-        return list(dict.fromkeys(str(row["owningId"]) for row in rows if "owningId" in row))
+        return sorted({str(row["owningId"]) for row in rows if "owningId" in row})
 
     async def _prepare_joins(self, class_name: str, relations: Mapping[str, RelationChange]) -> None:
         """Indexes (and so the collections) of the join tables a write touches; never inside a transaction."""
@@ -412,6 +441,13 @@ class MongoAdapter:
             if kind.type in _GEO_TYPES:
                 await self._db[class_name].create_index([(name, "2dsphere")])
 
+    async def _drop_index(self, class_name: str, name: str) -> None:
+        try:
+            await self._db[class_name].drop_index(name)
+        except OperationFailure as exc:
+            if exc.code not in (26, 27):  # no such collection / index
+                raise
+
     async def _create_index(self, class_name: str, fields: Fields, name: str, spec: Mapping[str, Any]) -> None:
         keys = []
         for field, direction in spec.items():
@@ -423,6 +459,18 @@ class MongoAdapter:
             await self._db[class_name].create_index(keys, name=name)
         except OperationFailure as exc:
             raise ParseError(ErrorCode.INVALID_QUERY, f"cannot create index {name}: {exc}") from None
+
+
+def implied_fields(class_name: str, document: Document) -> dict[str, FieldType]:
+    """The fields a first object implies for its new class (its internal and default keys aside)."""
+    defaults = default_fields(class_name)
+    fields: dict[str, FieldType] = {}
+    for key, value in document.items():
+        if not key.startswith("_") and key not in defaults:
+            kind = type_of(value)
+            if kind is not None:
+                fields[key] = kind
+    return fields
 
 
 def _schema_key(class_name: str, name: str) -> str:

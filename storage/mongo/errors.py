@@ -22,6 +22,7 @@ DUPLICATE_KEY = 11000
 UPDATE_SHAPE_ERRORS = frozenset({2, 14, 28, 40, 54})
 _GEO_KEY_ERROR = 16755  # "Can't extract geo keys": a value a 2dsphere index refuses
 _NO_GEO_INDEX = frozenset({291, 17007})
+_BAD_REGEX = 51091
 _DUP_INDEX = re.compile(r"index: (\S+) dup key")
 
 
@@ -78,7 +79,7 @@ def translated(action: str) -> Iterator[None]:
             raise duplicate_error(exc.details, str(exc)) from None
         if exc.code == _GEO_KEY_ERROR:
             raise ParseError(ErrorCode.INVALID_JSON, f"invalid geo value: {exc.details or exc}") from None
-        if exc.code == 2 and "regex" in str(exc).lower():
+        if exc.code == _BAD_REGEX or (exc.code == 2 and "regex" in str(exc).lower()):
             raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex: {exc}") from None
         raise _internal(action, exc) from None
     except (InvalidDocument, BSONError, OverflowError) as exc:

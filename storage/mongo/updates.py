@@ -53,14 +53,24 @@ def update_document(class_name: str, changes: Changes, fields: Fields, updated_a
             others["$pullAll"][key] = [encode_interior(item) for item in op.items]
     for name, value in {"updatedAt": updated_at, **(extra or {})}.items():
         if name in PERMISSION_KEYS:
-            sets[name] = None if value is None else list(value)
+            if value is None:  # as in every store: an `extra` None removes the key
+                unsets[name] = ""
+            else:
+                sets[name] = list(value)
             continue
         encoded = encode_field(name, value, fields)
         if encoded is not None:
-            sets[encoded[0]] = encoded[1]
+            if value is None:
+                unsets[encoded[0]] = ""
+            else:
+                sets[encoded[0]] = encoded[1]
     if any(key in sets for key in PERMISSION_KEYS):
         sets["_acl"] = legacy_acl(sets.get("_rperm"), sets.get("_wperm"))
         unsets.pop("_acl", None)
+    elif all(key in unsets for key in PERMISSION_KEYS):
+        unsets["_acl"] = ""
+    for key in sets:
+        unsets.pop(key, None)
     update: dict[str, dict[str, Any]] = {"$set": sets}
     if unsets:
         update["$unset"] = unsets
@@ -73,7 +83,11 @@ def after_update(class_name: str, before: dict[str, Any], changes: Changes, fiel
     """The REST document after the update, exactly as a later read will return it."""
     after = apply_changes(before, changes)
     after["updatedAt"] = updated_at
-    after.update(extra or {})
+    for key, value in (extra or {}).items():
+        if value is None:
+            after.pop(key, None)
+        else:
+            after[key] = value
     acl_op = changes.ops.get(("ACL",))
     if acl_op is not None and not any(key in (extra or {}) for key in PERMISSION_KEYS):
         if isinstance(acl_op, SetValue) and isinstance(acl_op.value, dict):
