@@ -391,6 +391,10 @@ class MongoAdapter:
                 await self._db[join_collection(class_name, name)].delete_many({})
 
     # --- relations ----------------------------------------------------------------------------------------
+    async def relation_target(self, class_name: str, field: str) -> str | None:
+        kind = (await self._fields(class_name)).get(field)
+        return kind.target_class if kind is not None and kind.type == "Relation" else None
+
     async def related_ids(self, class_name: str, field: str, owning_ids: tuple[str, ...]) -> list[str]:
         with translated("reading a relation"):
             rows = await self._db[join_collection(class_name, field)].find(

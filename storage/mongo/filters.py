@@ -20,9 +20,13 @@ from storage.mongo.transform import ISO_FIELDS, Fields, encode_interior, mongo_p
 # MongoDB's own radius for turning radians into meters (a GeoJSON `$geoNear` measures in meters).
 EARTH_RADIUS_METERS = 6378100.0
 _TIME_FIELDS = ISO_FIELDS | {"expiresAt"}
+NOTHING: dict[str, Any] = {"_id": {"$in": []}}  # a clause no document matches
 
 
 class RelationLookup(Protocol):
+    async def relation_target(self, class_name: str, field: str) -> str | None:
+        """The target class of a Relation field, None if the field is not one."""
+
     async def owning_ids(self, class_name: str, field: str, related_ids: tuple[str, ...]) -> list[str]:
         ...
 
@@ -81,8 +85,10 @@ class FilterBuilder:
             operator = "$or" if isinstance(node, Or) else "$nor"
             return [{operator: [await self.build(child) for child in node.children]}]
         if isinstance(node, RelatedTo):
-            ids = await self.relations.related_ids(node.owner.class_name, node.key, (node.owner.object_id,))
-            return [{"_id": {"$in": ids}}]
+            owner = node.owner
+            if await self.relations.relation_target(owner.class_name, node.key) != self.class_name:
+                return [NOTHING]
+            return [{"_id": {"$in": await self.relations.related_ids(owner.class_name, node.key, (owner.object_id,))}}]
         if isinstance(node, Field):
             kind = self.fields.get(node.path[0]) if len(node.path) == 1 else None
             if kind is not None and kind.type == "Relation":
@@ -101,15 +107,18 @@ class FilterBuilder:
         key = self.key(path, constraint)
         value = self.value_encoder(path, key)
         if isinstance(constraint, Compare):
-            if constraint.op == "$eq":
-                return {key: value(constraint.value)} if constraint.value is not None else {key: None}
-            return {key: {constraint.op: value(constraint.value)}}
+            return self.compare(key, constraint, value)
         if isinstance(constraint, In):
-            return {key: {"$nin" if constraint.negate else "$in": [value(v) for v in constraint.values]}}
+            values = [value(v) for v in constraint.values]
+            values = [v for v in values if not isinstance(v, datetime) or _whole_ms(v)]  # finer never equals
+            return {key: {"$nin" if constraint.negate else "$in": values}}
         if isinstance(constraint, All):
+            # storage.query: the field is an array (Mongo would also let a scalar equal to one value match)
             if constraint.values and all(_is_regex_spec(v) for v in constraint.values):
-                return {key: {"$all": [_regex(v) for v in constraint.values]}}
-            return {key: {"$all": [value(v) for v in constraint.values]}}
+                return {key: {"$all": [_regex(v) for v in constraint.values], "$type": "array"}}
+            if not constraint.values:
+                return {key: {"$type": "array"}}
+            return {key: {"$all": [value(v) for v in constraint.values], "$type": "array"}}
         if isinstance(constraint, ContainedBy):
             # Parse's form ($nor of $elemMatch $nin), restricted to arrays as storage.query defines it.
             return {"$and": [{key: {"$type": "array"}},
@@ -120,6 +129,7 @@ class FilterBuilder:
             spec: dict[str, Any] = {"$regex": constraint.pattern}
             if constraint.options:
                 spec["$options"] = constraint.options
+            spec["$not"] = {"$type": "array"}  # storage.query: the field itself is a string
             return {key: spec}
         if isinstance(constraint, NearSphere):
             # Nested (or counted) $nearSphere only matches; parse-server counts with $centerSphere too.
@@ -137,6 +147,25 @@ class FilterBuilder:
         if isinstance(constraint, (InQuery, Select)):
             raise ParseError(ErrorCode.INVALID_QUERY, "$inQuery/$select must be resolved before the store")
         raise ParseError(ErrorCode.INVALID_QUERY, f"unsupported constraint: {type(constraint).__name__}")
+
+    def compare(self, key: str, constraint: Compare, value: Any) -> dict[str, Any]:
+        op, raw = constraint.op, constraint.value
+        encoded = value(raw)
+        if op in ("$eq", "$ne"):
+            if isinstance(encoded, datetime) and not _whole_ms(encoded):  # stored dates are whole milliseconds
+                return NOTHING if op == "$eq" else {}
+            if op == "$eq":
+                return {key: encoded}
+            return {key: {"$ne": encoded}}
+        # storage.query: only numbers, strings and dates are ordered, each among its own kind
+        orderable = (isinstance(encoded, (int, float)) and not isinstance(encoded, bool)) or \
+            isinstance(encoded, datetime) or (isinstance(encoded, str) and not key.startswith("_p_"))
+        if not orderable or isinstance(raw, Pointer):
+            return NOTHING
+        if isinstance(encoded, datetime) and not _whole_ms(encoded):
+            op = {"$gte": "$gt", "$lt": "$lte"}.get(op, op)
+            encoded = encoded.replace(microsecond=encoded.microsecond // 1000 * 1000)
+        return {key: {op: encoded}}
 
     def value_encoder(self, path: tuple[str, ...], key: str):
         top_level = len(path) == 1
@@ -171,8 +200,10 @@ class FilterBuilder:
 
     # --- relation fields: answered from the join collection --------------------------------------------
     async def relation_clause(self, field: str, constraint: Any) -> dict[str, Any]:
+        target = self.fields[field].target_class
+
         async def owners(values: tuple[Any, ...]) -> list[str]:
-            ids = tuple(v.object_id for v in values if isinstance(v, Pointer))
+            ids = tuple(v.object_id for v in values if isinstance(v, Pointer) and v.class_name == target)
             return await self.relations.owning_ids(self.class_name, field, ids) if ids else []
 
         if isinstance(constraint, Compare) and constraint.op in ("$eq", "$ne"):
@@ -181,9 +212,14 @@ class FilterBuilder:
         if isinstance(constraint, In):
             return {"_id": {"$nin" if constraint.negate else "$in": await owners(constraint.values)}}
         if isinstance(constraint, All):
-            return _combine([{"_id": {"$in": await owners((v,))}} for v in constraint.values]) \
-                if constraint.values else {"_id": {"$in": []}}
-        raise ParseError(ErrorCode.INVALID_QUERY, f"unsupported constraint on relation field {field}")
+            return _combine([{"_id": {"$in": await owners((v,))}} for v in constraint.values])
+        if isinstance(constraint, Exists):  # a relation is no stored key (Parse on MongoDB: never exists)
+            return {} if not constraint.present else NOTHING
+        return NOTHING
+
+
+def _whole_ms(moment: datetime) -> bool:
+    return moment.microsecond % 1000 == 0
 
 
 def _combine(clauses: list[dict[str, Any]]) -> dict[str, Any]:
