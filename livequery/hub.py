@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AbstractSet, Any, AsyncIterable, Awaitable, Callable, Hashable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 import msgspec
 
@@ -17,7 +19,13 @@ from auth.principal import Principal
 from livequery.bus import Bus, ChangeEvent
 from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver
 from livequery.events import (
-    WITH_ORIGINAL, classify, default_audience, object_json, passes_watch, select_keys, strip_hidden,
+    WITH_ORIGINAL,
+    classify,
+    default_audience,
+    object_json,
+    passes_watch,
+    select_keys,
+    strip_hidden,
 )
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
 from livequery.subscriptions import Subscription, SubscriptionIndex
@@ -54,6 +62,9 @@ class ClientHandle:
         self._send = send
         self.outbox: asyncio.Queue[bytes | Close] = asyncio.Queue(max(2, outbox_size))
         self.closed = False
+        self._pump: asyncio.Task[Any] | None = None
+        self._sending = False
+        self._interrupted = False
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
                                      prepare=hub.index.prepare, owner=self)
 
@@ -100,24 +111,41 @@ class ClientHandle:
         while not self.outbox.empty():  # what is still queued is dropped: the socket is going
             self.outbox.get_nowait()
         self.outbox.put_nowait(Close(code, reason, farewell))
+        if self._sending and self._pump is not None and self._pump is not asyncio.current_task():
+            self._interrupted = True  # a send stuck on a peer that does not read: abandon it
+            self._pump.cancel()
         self._hub._release(self)
 
     async def pump(self, *, farewell_timeout: float = 1.0) -> Close:
-        """Write the outbox to the socket until the client is closed; returns how to close the socket."""
-        while True:
-            item = await self.outbox.get()
-            if isinstance(item, Close):
-                if item.farewell is not None:
-                    try:
-                        await asyncio.wait_for(self._send(item.farewell), farewell_timeout)
-                    except Exception:  # the socket is stuck or gone: closing is all that is left
-                        pass
-                return item
-            try:
-                await self._send(item)
-            except Exception as exc:
-                log.debug("live query client %s: send failed: %r", self.client_id, exc)
-                self.close(1011, "send failed")
+        """Write the outbox to the socket until the client is closed; returns how to close the socket.
+
+        `close` interrupts a send that is stuck on a peer which stopped reading."""
+        self._pump = task = asyncio.current_task()
+        try:
+            while True:
+                item = await self.outbox.get()
+                if isinstance(item, Close):
+                    if item.farewell is not None and not self._interrupted:
+                        try:
+                            await asyncio.wait_for(self._send(item.farewell), farewell_timeout)
+                        except Exception as exc:  # the socket is stuck or gone: closing is all that is left
+                            log.debug("live query client %s: farewell not sent: %r", self.client_id, exc)
+                    return item
+                self._sending = True
+                try:
+                    await self._send(item)
+                except asyncio.CancelledError:
+                    if not self._interrupted:
+                        raise
+                    if task is not None:
+                        task.uncancel()  # our own interruption: the Close is next in the outbox
+                except Exception as exc:
+                    log.debug("live query client %s: send failed: %r", self.client_id, exc)
+                    self.close(1011, "send failed")
+                finally:
+                    self._sending = False
+        finally:
+            self._pump = None
 
     async def serve(self, messages: AsyncIterable[str | bytes]) -> Close:
         """Run the connection: read `messages` (the socket's text frames; it ends when the client goes) and
@@ -247,8 +275,19 @@ class Hub:
 class _Fanout:
     """One event on its way out: per-event facts and the encoded objects, shared by its subscribers."""
 
-    __slots__ = ("hub", "class_name", "current", "original", "is_new", "is_delete", "denied_now",
-                 "denied_before", "objects_now", "objects_before", "delivered")
+    __slots__ = (
+        "class_name",
+        "current",
+        "delivered",
+        "denied_before",
+        "denied_now",
+        "hub",
+        "is_delete",
+        "is_new",
+        "objects_before",
+        "objects_now",
+        "original",
+    )
 
     def __init__(self, hub: Hub, class_name: str, current: Document, original: Document | None,
                  kind: str) -> None:
