@@ -9,14 +9,25 @@ import enum
 import hmac
 import logging
 import uuid
-from typing import Awaitable, Callable, Mapping, NamedTuple, Union
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
 
 import msgspec
 
 from auth.principal import ANONYMOUS, MASTER, Principal
 from livequery.protocol import (
-    Connect, LiveQueryErrorCode, ProtocolError, Subscribe, Unsubscribe, Update, connected_frame, decode_message,
-    error_frame, event_ident, subscribed_frame, unsubscribed_frame,
+    Connect,
+    LiveQueryErrorCode,
+    ProtocolError,
+    Subscribe,
+    Unsubscribe,
+    Update,
+    connected_frame,
+    decode_message,
+    error_frame,
+    event_ident,
+    subscribed_frame,
+    unsubscribed_frame,
 )
 from livequery.subscriptions import Query, Subscriber, Subscription
 from storage.errors import ErrorCode, ParseError
@@ -83,7 +94,7 @@ class Remove(NamedTuple):
     subscription: Subscription
 
 
-Action = Union[Send, Add, Remove]
+Action = Send | Add | Remove
 
 _NOT_CONNECTED = "Can not find this client, make sure you connect to server before subscribing"
 
@@ -132,7 +143,7 @@ class Connection:
 
     def close(self) -> list[Action]:
         """The socket is gone: every subscription goes."""
-        removed = [Remove(s) for s in self.subscriptions.values()]
+        removed: list[Action] = [Remove(s) for s in self.subscriptions.values()]
         self.subscriptions.clear()
         return removed
 

@@ -2,7 +2,8 @@
 and the object a client receives (hidden fields stripped, trimmed to `keys`, 6.6). All pure."""
 from __future__ import annotations
 
-from typing import Any, Hashable, Literal, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any, Literal
 
 import msgspec
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import operator
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeGuard
 
 from storage.errors import ErrorCode, ParseError
 from storage.query import (
     All, And, Compare, Constraint, ContainedBy, Exists, Field, In, InQuery, Intersects, NearSphere, Node, Nor,
-    Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere, WithinPolygon, compile_regex,
+    Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere, WithinPolygon, compile_regex, translate_quoted
 )
 from storage.values import GeoPoint, Pointer, parse_date
 
@@ -41,6 +43,7 @@ _RANGES: dict[str, Callable[[Any, Any], bool]] = {
     "$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge,
 }
 _POINTER_TYPES = ("Pointer", "Object")
+_REGEX_KEYS = frozenset({"$regex", "$options"})
 
 
 def compile_query(node: Node) -> Matcher:
@@ -245,7 +248,8 @@ def _member_of(values: tuple[Any, ...]) -> Test:
 
 
 def _holds_all(values: tuple[Any, ...]) -> Test:
-    sames = tuple(_same_as(v) for v in values)
+    """`$all`: the field is an array holding every value (so any array holds none)."""
+    sames = tuple(_element_regex(v) or _same_as(v) for v in values)
 
     def holds_all(x: Any) -> bool:
         if x.__class__ is not list:
@@ -256,6 +260,20 @@ def _holds_all(values: tuple[Any, ...]) -> Test:
         return True
 
     return holds_all
+
+
+def _element_regex(value: Any) -> Test | None:
+    """`{"$regex": ..., "$options": ...}` as an `$all` item (the SDKs' containsAllStartingWith)."""
+    if value.__class__ is not dict or value.get("$regex").__class__ is not str or not set(value) <= _REGEX_KEYS:
+        return None
+    options = value.get("$options", "")
+    if options.__class__ is not str or any(c not in "imsx" for c in options):
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex options: {options}")
+    try:
+        search = compile_regex(translate_quoted(value["$regex"]), options).search
+    except re.error as exc:
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex: {exc}") from None
+    return lambda x: x.__class__ is str and search(x) is not None
 
 
 def _contained_by(values: tuple[Any, ...]) -> Test:
@@ -325,7 +343,7 @@ def _parse_iso(text: Any) -> datetime | None:
         moment = datetime.fromisoformat(text)  # 3.11 reads the trailing Z
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _date_operand(value: Any) -> Any:
@@ -362,7 +380,7 @@ def _geo(constraint: Constraint) -> Test:
         south, west = constraint.south_west.latitude, constraint.south_west.longitude
         north, east = constraint.north_east.latitude, constraint.north_east.longitude
 
-        def within_box(x: Any) -> bool:
+        def within_box(x: Any) -> bool:  # edges included, as MongoDB counts them
             point = _point(x)
             return point is not None and south <= point[0] <= north and west <= point[1] <= east
 
@@ -382,22 +400,27 @@ def _point(x: Any) -> tuple[float, float] | None:
     if x.__class__ is not dict or x.get("__type") != "GeoPoint":
         return None
     lat, lng = x.get("latitude"), x.get("longitude")
-    if not isinstance(lat, (int, float)) or not isinstance(lng, (int, float)):
+    if not (_is_number(lat) and _is_number(lng)):
         return None
     return float(lat), float(lng)
 
 
 def _within_distance(center: GeoPoint, radians: float) -> Test:
-    lat1, lng1 = math.radians(center.latitude), math.radians(center.longitude)
-    cos_lat1 = math.cos(lat1)
+    """Haversine distance in radians, computed in the same order as Parse's GeoPoint.radiansTo (and the stores),
+    so that points at exactly the limit fall on the same side everywhere."""
+    to_rad = math.pi / 180.0
+    phi1, lng1 = center.latitude * to_rad, center.longitude * to_rad
+    cos_phi1 = math.cos(phi1)
 
     def within(x: Any) -> bool:
         point = _point(x)
         if point is None:
             return False
-        lat2, lng2 = math.radians(point[0]), math.radians(point[1])
-        half = math.sin((lat2 - lat1) / 2) ** 2 + cos_lat1 * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
-        return 2 * math.asin(math.sqrt(min(1.0, half))) <= radians
+        phi2 = point[0] * to_rad
+        half_dlat = math.sin((phi1 - phi2) / 2.0)
+        half_dlng = math.sin((lng1 - point[1] * to_rad) / 2.0)
+        a = half_dlat * half_dlat + cos_phi1 * math.cos(phi2) * half_dlng * half_dlng
+        return 2.0 * math.asin(math.sqrt(min(1.0, a))) <= radians
 
     return within
 
@@ -408,30 +431,30 @@ def _polygon_ring(coordinates: Any) -> tuple[tuple[float, float], ...] | None:
         return None
     ring = []
     for pair in coordinates:
-        if pair.__class__ is not list or len(pair) != 2:
+        if pair.__class__ is not list or len(pair) != 2 or not all(_is_number(c) for c in pair):
             return None
         ring.append((float(pair[0]), float(pair[1])))
     return tuple(ring)
 
 
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return value.__class__ is int or value.__class__ is float
+
+
 def _in_polygon(lat: float, lng: float, ring: tuple[tuple[float, float], ...]) -> bool:
     """Planar point-in-polygon on (lat, lng); points on an edge or vertex are inside (as MongoDB counts them)."""
     inside = False
-    previous = ring[-1]
-    for current in ring:
-        (y1, x1), (y2, x2) = previous, current
+    y1, x1 = ring[-1]
+    for y2, x2 in ring:
         if _on_segment(lat, lng, y1, x1, y2, x2):
             return True
-        if (y1 > lat) != (y2 > lat):
-            crossing = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
-            if lng < crossing:
-                inside = not inside
-        previous = current
+        if (y1 > lat) != (y2 > lat) and lng < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+        y1, x1 = y2, x2
     return inside
 
 
 def _on_segment(y: float, x: float, y1: float, x1: float, y2: float, x2: float) -> bool:
-    cross = (x - x1) * (y2 - y1) - (y - y1) * (x2 - x1)
-    if abs(cross) > 1e-12:
+    if abs((x - x1) * (y2 - y1) - (y - y1) * (x2 - x1)) > 1e-12:
         return False
     return min(x1, x2) <= x <= max(x1, x2) and min(y1, y2) <= y <= max(y1, y2)

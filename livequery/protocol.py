@@ -6,7 +6,7 @@ pre-PS7 `fields` is accepted as `keys`. Invalid JSON decodes to None (ignored, a
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 
@@ -71,7 +71,7 @@ class Unsubscribe(msgspec.Struct, kw_only=True):
     requestId: int
 
 
-ClientMessage = Union[Connect, Subscribe, Update, Unsubscribe]
+ClientMessage = Connect | Subscribe | Update | Unsubscribe
 
 _MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     "connect": Connect, "subscribe": Subscribe, "update": Update, "unsubscribe": Unsubscribe,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Hashable, Mapping, Protocol
+from collections.abc import Hashable, Mapping
+from typing import Any, Protocol
 
 import msgspec
 
@@ -36,7 +37,7 @@ class Query:
     as an array element), or None when the query must be checked on every write of its class.
     """
 
-    __slots__ = ("key", "class_name", "matches", "buckets", "subscribers")
+    __slots__ = ("buckets", "class_name", "key", "matches", "subscribers")
 
     def __init__(self, key: bytes, class_name: str, matches: Matcher,
                  buckets: tuple[str, tuple[Hashable, ...]] | None) -> None:
@@ -53,7 +54,7 @@ class Query:
 class Subscription:
     """One client's subscription (a requestId on one connection). Identity-hashed."""
 
-    __slots__ = ("owner", "request_id", "query", "keys", "watch", "principal", "acl", "ident", "session_token")
+    __slots__ = ("acl", "ident", "keys", "owner", "principal", "query", "request_id", "session_token", "watch")
 
     def __init__(self, owner: Subscriber | None, request_id: int, query: Query, principal: Principal, *,
                  keys: tuple[str, ...] | None = None, watch: tuple[str, ...] | None = None,
@@ -73,7 +74,7 @@ class Subscription:
 
 
 class _ClassIndex:
-    __slots__ = ("scan", "fields")
+    __slots__ = ("fields", "scan")
 
     def __init__(self) -> None:
         self.scan: dict[Query, None] = {}

@@ -7,7 +7,13 @@ import pytest
 
 from auth.principal import MASTER, Principal
 from livequery.events import (
-    classify, default_audience, object_json, passes_watch, same_json, select_keys, strip_hidden,
+    classify,
+    default_audience,
+    object_json,
+    passes_watch,
+    same_json,
+    select_keys,
+    strip_hidden,
 )
 
 

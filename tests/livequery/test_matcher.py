@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -51,6 +51,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("null matches missing", {"a": None}, {}, True),
     ("null matches null", {"a": None}, {"a": None}, True),
     ("null does not match zero", {"a": None}, {"a": 0}, False),
+    ("null in an array field", {"a": None}, {"a": [1, None]}, True),
     ("$eq operator", {"a": {"$eq": "x"}}, {"a": "x"}, True),
     # equality: arrays and objects
     ("array equals array", {"a": [1, 2]}, {"a": [1, 2]}, True),
@@ -82,14 +83,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
      {"createdAt": "2024-06-01T00:00:00.000Z"}, False),
     ("updatedAt equal instant", {"updatedAt": date("2024-01-01T00:00:00.000Z")},
      {"updatedAt": "2024-01-01T00:00:00.000Z"}, True),
-    ("createdAt with a string operand", {"createdAt": {"$lte": "2024-01-01T00:00:00Z"}},
+    ("createdAt equals an ISO string operand", {"createdAt": "2024-01-01T00:00:00Z"},
+     {"createdAt": "2024-01-01T00:00:00.000Z"}, True),
+    ("createdAt ranges over an ISO string operand", {"createdAt": {"$lte": "2024-01-01T00:00:00Z"}},
      {"createdAt": "2023-12-31T23:59:59.999Z"}, True),
+    ("createdAt with a non-date string", {"createdAt": {"$ne": "yesterday"}},
+     {"createdAt": "2024-01-01T00:00:00.000Z"}, True),
     ("createdAt $in of Dates", {"createdAt": {"$in": [date("2024-01-01T00:00:00.000Z")]}},
      {"createdAt": "2024-01-01T00:00:00.000Z"}, True),
     ("relative time in the past", {"d": {"$lt": {"$relativeTime": "in 1 day"}}},
-     {"d": date(datetime.now(timezone.utc).isoformat())}, True),
+     {"d": date(datetime.now(UTC).isoformat())}, True),
     ("relative time ago", {"d": {"$gt": {"$relativeTime": "2 days ago"}}},
-     {"d": date((datetime.now(timezone.utc) - timedelta(days=3)).isoformat())}, False),
+     {"d": date((datetime.now(UTC) - timedelta(days=3)).isoformat())}, False),
     # ranges
     ("$gt number", {"n": {"$gt": 3}}, {"n": 4}, True),
     ("$gt is strict", {"n": {"$gt": 3}}, {"n": 3}, False),
@@ -141,6 +146,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("$all needs an array", {"a": {"$all": ["x"]}}, {"a": "x"}, False),
     ("$all numbers by value", {"a": {"$all": [1, 2]}}, {"a": [2.0, 1.0]}, True),
     ("$all pointers", {"a": {"$all": [pointer("T", "1")]}}, {"a": [pointer("T", "1")]}, True),
+    ("$all empty: any array", {"a": {"$all": []}}, {"a": [1]}, True),
+    ("$all empty: not a scalar", {"a": {"$all": []}}, {"a": 1}, False),
+    ("$all of regexes", {"a": {"$all": [{"$regex": "^\\Qab\\E"}, {"$regex": "^c", "$options": "i"}]}},
+     {"a": ["abx", "Cd"]}, True),
+    ("$all of regexes missing one", {"a": {"$all": [{"$regex": "^ab"}, {"$regex": "^c"}]}}, {"a": ["abx"]}, False),
     ("$containedBy subset", {"a": {"$containedBy": [1, 2, 3]}}, {"a": [1, 3]}, True),
     ("$containedBy extra element", {"a": {"$containedBy": [1, 2, 3]}}, {"a": [1, 4]}, False),
     ("$containedBy empty array", {"a": {"$containedBy": [1]}}, {"a": []}, True),
