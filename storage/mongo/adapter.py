@@ -6,7 +6,6 @@ there is none). Objects live in one collection per class, relations in `_Join:<f
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Mapping, TypeVar
 
@@ -21,7 +20,7 @@ from storage.adapter import Document, FindOptions
 from storage.changes import Changes, RelationChange
 from storage.errors import ErrorCode, ParseError
 from storage.mongo.errors import UPDATE_SHAPE_ERRORS, is_missing_geo_index, translated
-from storage.mongo.filters import FilterBuilder, split_near
+from storage.mongo.filters import FilterBuilder, combine, split_near
 from storage.mongo.schemas import SCHEMA_COLLECTION, schema_document, schema_from_document, type_string
 from storage.mongo.transform import Fields, decode_document, encode_document, mongo_key, mongo_path
 from storage.mongo.updates import (after_update, needs_whole_document, replacement, unchanged_guard,
@@ -30,12 +29,12 @@ from storage.query import Node
 from storage.schema import ClassSchema, check_compatible, default_fields, merge_fields, new_schema
 from storage.values import FieldType, type_of
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_DATABASE = "parse"
 # Applied unless the URI sets them: a dead or silent server fails an operation, it never hangs it.
-DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 30000}
+DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 30000,
+                   "appname": "livequery-server"}
 _GEO_TYPES = ("GeoPoint", "Polygon")
 _CAS_ATTEMPTS = 16
 # Every BSON type but null: unique indexes leave null and missing values unchecked.
@@ -46,28 +45,17 @@ def join_collection(class_name: str, field: str) -> str:
     return f"_Join:{field}:{class_name}"
 
 
-def _and(*filters: Mapping[str, Any]) -> dict[str, Any]:
-    parts = [dict(f) for f in filters if f]
-    if not parts:
-        return {}
-    merged: dict[str, Any] = {}
-    for part in parts:
-        if any(key in merged for key in part):
-            return {"$and": parts}
-        merged.update(part)
-    return merged
-
-
 class MongoAdapter:
     """Async persistence on MongoDB (or a wire-compatible server) in Parse Server's layout."""
 
     def __init__(self, uri: str) -> None:
         """`uri` is a MongoDB connection string; its path names the database (`mongodb://host/parse`)."""
-        parsed = parse_uri(uri)
-        given = {key.lower() for key in parsed["options"]}
-        options: dict[str, Any] = {k: v for k, v in DEFAULT_OPTIONS.items() if k.lower() not in given}
-        self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, tz_aware=True, connect=False, appname="livequery-server", **options)
+        with translated("reading the MongoDB URI"):
+            parsed = parse_uri(uri)
+            given = {key.lower() for key in parsed["options"]}
+            options: dict[str, Any] = {k: v for k, v in DEFAULT_OPTIONS.items() if k.lower() not in given}
+            self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+                uri, tz_aware=True, connect=False, **options)
         self._db = self._client[parsed["database"] or DEFAULT_DATABASE]
         self._transactions = False
         self._indexed_joins: set[str] = set()
@@ -275,7 +263,7 @@ class MongoAdapter:
                      updated_at: str, extra: Mapping[str, Any] | None = None) -> tuple[Document, Document] | None:
         with translated("updating an object"):
             fields = await self._fields(class_name)
-            selector = _and({"_id": object_id}, await self._builder(class_name, fields).build(where))
+            selector = combine([{"_id": object_id}, await self._builder(class_name, fields).build(where)])
             await self._prepare_joins(class_name, changes.relations)
             if needs_whole_document(class_name, changes):
                 return await self._update_by_replacement(class_name, selector, changes, fields, updated_at, extra)
@@ -315,7 +303,7 @@ class MongoAdapter:
             wanted["_id"] = stored["_id"]
             update = replacement(stored, wanted)
             touched = set(update.get("$set", {})) | set(update.get("$unset", {}))
-            guarded = _and(selector, unchanged_guard(stored, touched))
+            guarded = combine([selector, unchanged_guard(stored, touched)])
             object_id = str(stored["_id"])
 
             async def work(session: AsyncClientSession | None) -> bool:
@@ -332,7 +320,7 @@ class MongoAdapter:
     async def delete(self, class_name: str, object_id: str, where: Node) -> Document | None:
         with translated("deleting an object"):
             fields = await self._fields(class_name)
-            selector = _and({"_id": object_id}, await self._builder(class_name, fields).build(where))
+            selector = combine([{"_id": object_id}, await self._builder(class_name, fields).build(where)])
 
             async def work(session: AsyncClientSession | None) -> dict[str, Any] | None:
                 stored = await self._db[class_name].find_one_and_delete(selector, session=session)

@@ -73,7 +73,7 @@ class FilterBuilder:
         self.relations = relations
 
     async def build(self, node: Node) -> dict[str, Any]:
-        return _combine(await self.clauses(node))
+        return combine(await self.clauses(node))
 
     async def clauses(self, node: Node) -> list[dict[str, Any]]:
         if isinstance(node, And):
@@ -212,7 +212,7 @@ class FilterBuilder:
         if isinstance(constraint, In):
             return {"_id": {"$nin" if constraint.negate else "$in": await owners(constraint.values)}}
         if isinstance(constraint, All):
-            return _combine([{"_id": {"$in": await owners((v,))}} for v in constraint.values])
+            return combine([{"_id": {"$in": await owners((v,))}} for v in constraint.values])
         if isinstance(constraint, Exists):  # a relation is no stored key (Parse on MongoDB: never exists)
             return {} if not constraint.present else NOTHING
         return NOTHING
@@ -222,8 +222,9 @@ def _whole_ms(moment: datetime) -> bool:
     return moment.microsecond % 1000 == 0
 
 
-def _combine(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+def combine(clauses: list[dict[str, Any]]) -> dict[str, Any]:
     """One filter from clauses: merged into one document while keys do not collide, else `$and`."""
+    clauses = [clause for clause in clauses if clause]
     merged: dict[str, Any] = {}
     for clause in clauses:
         if any(key in merged for key in clause):
