@@ -222,3 +222,23 @@ async def test_invalid_query_shapes_are_parse_errors(store: MongoAdapter) -> Non
     with pytest.raises(ParseError) as caught:
         await store.find("Thing", parse_where({"name": {"$inQuery": {"className": "Other", "where": {}}}}))
     assert caught.value.code == ErrorCode.INVALID_QUERY
+
+
+async def test_bad_uri_is_a_parse_error() -> None:
+    with pytest.raises(ParseError) as caught:
+        MongoAdapter("mongodb://")
+    assert caught.value.code == ErrorCode.INTERNAL_SERVER_ERROR
+
+
+async def test_relation_writes_on_a_server_without_transactions(store: MongoAdapter, raw: Any) -> None:
+    store._transactions = False  # as on a standalone mongod: ordered writes instead of a transaction
+    await store.ensure_fields("Team", {"members": FieldType("Relation", "_User")})
+    add = parse_changes({"members": {"__op": "AddRelation", "objects": [
+        {"__type": "Pointer", "className": "_User", "objectId": "u1"}]}}, is_create=True)
+    await store.insert("Team", doc("t1"), add)
+    remove = parse_changes({"members": {"__op": "RemoveRelation", "objects": [
+        {"__type": "Pointer", "className": "_User", "objectId": "u1"}]}}, is_create=False)
+    assert await store.update("Team", "t1", remove, MATCH_ALL, NOW) is not None
+    assert await store.related_ids("Team", "members", ("t1",)) == []
+    assert await store.delete("Team", "t1", MATCH_ALL) is not None
+    assert raw["Team"].count_documents({}) == 0
