@@ -183,15 +183,19 @@ class Hub:
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
                  outbox_size: int = 1024, index: SubscriptionIndex | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
-        auth's CLP and protectedFields hooks (default: ACL only, hidden fields stripped). Without `audience`,
-        a custom `visible_fields` is called per subscriber and objects are shared per visible key set."""
+        auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
+        authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
+        `visible_fields` is called per subscriber and objects are shared per visible key set."""
         self.check_keys = check_keys
         self.resolve_session = resolve_session
         self.live_classes = live_classes
         self.index = index if index is not None else SubscriptionIndex()
         self._can_see = can_see
-        self._visible_fields = visible_fields or strip_hidden
-        self._audience = audience if audience is not None else (default_audience if visible_fields is None else None)
+        self._visible_fields: VisibleFields = strip_hidden
+        self._audience: Audience | None = default_audience
+        if visible_fields is not None:  # applied after strip_hidden: internal fields never depend on a hook
+            self._visible_fields = _after_strip(visible_fields)
+            self._audience = None if audience is None else _with_default_audience(audience)
         self._outbox_size = outbox_size
         self._clients: set[ClientHandle] = set()
         self._dispatching = False
@@ -360,3 +364,17 @@ def _restricted_to(doc: Document) -> list[Any] | None:
     if readers.__class__ is not list:
         return []  # unreadable ACL data: master only
     return None if "*" in readers else readers  # type: ignore[no-any-return]
+
+
+def _after_strip(visible_fields: VisibleFields) -> VisibleFields:
+    def visible(principal: Principal, class_name: str, doc: Document) -> Document:
+        return visible_fields(principal, class_name, strip_hidden(principal, class_name, doc))
+
+    return visible
+
+
+def _with_default_audience(audience: Audience) -> Audience:
+    def combined(principal: Principal, class_name: str, doc: Document) -> Hashable:
+        return default_audience(principal, class_name, doc), audience(principal, class_name, doc)
+
+    return combined

@@ -302,6 +302,25 @@ async def test_protected_fields_without_an_audience_hook_are_filtered_per_subscr
         await harness.stop()
 
 
+async def test_a_custom_field_filter_never_sees_internal_fields() -> None:
+    seen: list[set[str]] = []
+
+    def visible_fields(principal: Principal, class_name: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        seen.append(set(doc))
+        return doc  # a careless hook that keeps everything
+
+    harness = Harness(visible_fields=visible_fields)
+    await harness.start()
+    try:
+        ann = await harness.client(sessionToken="t-ann")
+        await ann.subscribe({"room": "r1"})
+        await harness.publish("create", msg(acl={"*": {"read": True}}, _hashed_password="h", sessionToken="s"))
+        assert seen and not any(k.startswith("_") or k == "sessionToken" for k in seen[0])
+        assert set(ann.events()[0]["object"]) == {"className", *seen[0]}
+    finally:
+        await harness.stop()
+
+
 async def test_the_can_see_hook_adds_to_the_acl_but_not_for_the_master_key() -> None:
     harness = Harness(can_see=lambda principal, class_name, doc: principal.user_id == "ann")
     await harness.start()
