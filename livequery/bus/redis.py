@@ -188,7 +188,9 @@ class RedisBus:
                 pubsub = client.pubsub()
                 try:
                     await self._pump(pubsub)
-                except _LINK_ERRORS as exc:
+                except Exception as exc:  # whatever broke the link, the loop must go on
+                    if not isinstance(exc, _LINK_ERRORS):
+                        log.exception("unexpected error on the Redis bus subscription; reconnecting")
                     if self._connected:  # it had worked: this outage's backoff starts short again
                         delay = self._min_backoff
                     self._link_lost(exc)
