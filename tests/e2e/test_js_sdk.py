@@ -1,0 +1,36 @@
+"""Runs each tests/e2e/*.test.mjs file with `node --test` against a fresh server: one pytest test per file.
+
+Fixtures (`e2e_node`, `e2e_server`) come from tests/e2e/conftest.py. A new JS test file is picked up by name.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+E2E_DIR = Path(__file__).resolve().parent
+JS_TEST_FILES = sorted(E2E_DIR.glob("*.test.mjs"))
+NODE_TEST_SECONDS = 180.0
+
+
+def test_the_suite_has_js_test_files() -> None:
+    assert JS_TEST_FILES, f"no *.test.mjs files in {E2E_DIR}"
+
+
+@pytest.mark.timeout(NODE_TEST_SECONDS + 60)
+@pytest.mark.parametrize("test_file", JS_TEST_FILES, ids=[p.name.removesuffix(".test.mjs") for p in JS_TEST_FILES])
+def test_js_sdk_file_passes_against_the_server(test_file: Path, e2e_node: Any, e2e_server: Any) -> None:
+    try:
+        done = e2e_node.run_test_file(test_file, e2e_server.client_env(), NODE_TEST_SECONDS)
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout or ""
+        text = output.decode(errors="replace") if isinstance(output, bytes) else output
+        pytest.fail(f"`node --test {test_file.name}` ran longer than {NODE_TEST_SECONDS:.0f}s\n"
+                    f"--- node output ---\n{text[-20000:]}\n--- server log ---\n{e2e_server.log_tail()}",
+                    pytrace=False)
+    if done.returncode != 0:
+        pytest.fail(f"`node --test {test_file.name}` exited with {done.returncode}\n"
+                    f"--- node output ---\n{done.stdout[-30000:]}\n{done.stderr[-5000:]}\n"
+                    f"--- server log ---\n{e2e_server.log_tail()}", pytrace=False)
