@@ -321,6 +321,26 @@ describe('atomic operations', () => {
     assert.deepEqual(got.get('refs'), []);
   });
 
+  test('the server echoes the result of Add, Remove and Increment, so a stale copy ends up current', T,
+    async () => {
+      const original = await new Parse.Object(Counter).save({ list: ['a'], hits: 1, stats: { wins: 1 } });
+      const stale = withoutData(Counter, original.id);
+      await stale.fetch();
+      original.add('list', 'b');
+      original.increment('hits', 10);
+      await original.save();
+      stale.add('list', 'c');
+      stale.increment('hits');
+      stale.increment('stats.wins');
+      await stale.save();
+      assert.deepEqual(stale.get('list'), ['a', 'b', 'c'], 'Add must echo the whole array after the write');
+      assert.equal(stale.get('hits'), 12, 'Increment must echo the new value');
+      assert.equal(stale.get('stats').wins, 2, 'an Increment of a dotted key must echo the new value');
+      stale.remove('list', 'a');
+      await stale.save();
+      assert.deepEqual(stale.get('list'), ['b', 'c'], 'Remove must echo the array after the write');
+    });
+
   test('add on create stores the array', T, async () => {
     const bag = new Parse.Object(Counter);
     bag.addAll('fresh', [1, 2]);

@@ -276,6 +276,14 @@ describe('sub-queries', () => {
       ['alpha two', 'delta', 'xzy']);
   });
 
+  test('a sub-query inside a sub-query (Comment -> Post -> author)', T, async () => {
+    const postsByRed = new Parse.Query(Post).matchesQuery('author', redPlayers());
+    const found = await new Parse.Query(Comment).matchesQuery('post', postsByRed).find();
+    assert.deepEqual(found.map((c) => c.get('text')), ['nice']);
+    const postsByBlue = new Parse.Query(Post).matchesQuery('author', new Parse.Query(Player).equalTo('team', 'blue'));
+    assert.deepEqual(await new Parse.Query(Comment).matchesQuery('post', postsByBlue).find(), []);
+  });
+
   test('a sub-query inside or', T, async () => {
     const viaOwner = new Parse.Query(Game).matchesQuery('owner', new Parse.Query(Player).equalTo('rank', 4));
     const found = await Parse.Query.or(viaOwner, new Parse.Query(Game).equalTo('score', 20)).find();
@@ -405,6 +413,14 @@ describe('ordering and paging', () => {
     assert.deepEqual(sortedValues(found), ['Beta', 'Gamma (x.y)*', 'alpha two', 'delta', 'xzy']);
   });
 
+  test('hint, comment and readPreference are accepted (as no-ops where the store has no use for them)', T,
+    async () => {
+      const query = new Parse.Query(Game).equalTo('group', 'x');
+      query.comment('e2e');
+      query.readPreference('SECONDARY');
+      assert.deepEqual(sortedValues(await query.find()), ['Alpha One', 'Beta', 'delta']);
+    });
+
   test('a query on a class that does not exist finds nothing', T, async () => {
     assert.deepEqual(await new Parse.Query(uniqueClassName('Nothing')).find(), []);
     assert.equal(await new Parse.Query(uniqueClassName('Nothing')).count(), 0);
@@ -517,6 +533,17 @@ describe('projections and includes', () => {
     const got = await new Parse.Query(Game).select('name', 'owner.name').get(games.Beta.id);
     assert.equal(got.get('name'), 'Beta');
     assert.equal(got.get('owner').get('name'), 'carol');
+  });
+
+  test('includeAll expands every pointer field', T, async () => {
+    const got = await new Parse.Query(Comment).includeAll().get(comment.id);
+    assert.equal(got.get('post').get('title'), 'hello');
+  });
+
+  test('select of a key two pointers deep ("post.author.name")', T, async () => {
+    const got = await new Parse.Query(Comment).select('post.author.name').get(comment.id);
+    assert.equal(got.get('post').get('author').get('name'), 'carol');
+    assert.equal(got.has('text'), false);
   });
 
   test('include of a missing pointer target leaves the other results intact', T, async () => {
