@@ -1,18 +1,27 @@
 """Fixtures for the end-to-end suite: the real `livequery serve` process and the real Parse JS SDK from npm.
 
 `e2e_server` starts a fresh server (SQLite in a temp folder, in-process bus) for each test that asks for it;
-its command line ends with `server_extra_args`, which a later parametrization can override (e.g. to add
-`--redis-url`). `e2e_node` checks node/npm and runs `npm ci` once if tests/e2e/node_modules is missing.
+its command line ends with `server_extra_args`. To run every JS file against more setups, parametrize that one
+fixture, e.g.:
+
+    @pytest.fixture(params=["memory-bus", "redis-bus"])
+    def server_extra_args(request):
+        if request.param == "memory-bus":
+            return []
+        return ["--redis-url", request.getfixturevalue("redis_server")]
+
+`e2e_node` checks node/npm and runs `npm ci` once if tests/e2e/node_modules is missing; it fails (never skips)
+when node or npm is missing.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +45,6 @@ NODE_MISSING = (
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -50,7 +57,8 @@ class NodeTools:
     node: str
     npm: str
 
-    def run_test_file(self, test_file: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def run_test_file(self, test_file: Path, env: dict[str, str],
+                      timeout: float) -> subprocess.CompletedProcess[str]:
         """`node --test <file>` in tests/e2e with `env` added; raises subprocess.TimeoutExpired."""
         command = [self.node, "--test", "--test-reporter=spec", str(test_file)]
         return subprocess.run(command, cwd=E2E_DIR, env={**os.environ, **env}, capture_output=True, text=True,
@@ -93,13 +101,14 @@ def _wait_until_healthy(server: RunningServer, timeout: float) -> None:
             with urllib.request.urlopen(server.url + "/health", timeout=1) as response:
                 if response.status == 200:
                     return
-        except (OSError, urllib.error.HTTPError):
+        except OSError:  # refused, reset, timeout, or an HTTP error status (503 while starting)
             pass
         if server.process.poll() is not None:
             raise RuntimeError(f"the server exited with code {server.process.returncode} before answering "
                                f"/health:\n{server.log_tail()}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the server did not answer GET /health within {timeout:.0f}s:\n{server.log_tail()}")
+            raise RuntimeError(f"the server did not answer GET /health within {timeout:.0f}s:\n"
+                               f"{server.log_tail()}")
         time.sleep(0.1)
 
 
