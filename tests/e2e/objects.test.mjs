@@ -55,6 +55,14 @@ describe('save, fetch, update, destroy', () => {
       assert.equal(fetched.createdAt.getTime(), item.createdAt.getTime());
     });
 
+  test('an update may add new fields, of any type', T, async () => {
+    const item = await new Parse.Object(Item).save({ name: 'grows' });
+    await item.save({ addedLater: new Date('2020-02-02T00:00:00.000Z'), addedList: [1] });
+    const got = await reread(item);
+    assert.equal(got.get('addedLater').toISOString(), '2020-02-02T00:00:00.000Z');
+    assert.deepEqual(got.get('addedList'), [1]);
+  });
+
   test('Parse.Object.fetchAll reads several objects at once', T, async () => {
     const items = await Parse.Object.saveAll([1, 2, 3].map((n) => new Parse.Object(Item, { name: `all${n}`, n })));
     const empties = items.map((i) => withoutData(Item, i.id));
@@ -89,6 +97,8 @@ describe('field types round-trip', () => {
     list: [1, 'two', true, null, { three: [3, 3.5] }],
     inner: { a: { b: { c: 'd' } }, empty: {}, none: null },
     unicode: 'héllo wörld ✓ 日本',
+    'ключ 🔑': { 'with space': 'and-dash' },
+    datesInArray: [new Date('2024-01-02T03:04:05.678Z')],
   };
 
   before(async () => {
@@ -495,6 +505,16 @@ describe('batches: saveAll and destroyAll', () => {
     const got = await new Parse.Query(Batch).containedIn('objectId', objects.map((o) => o.id)).ascending('upd').find();
     assert.deepEqual(got.map((o) => o.get('upd')), [11, 12, 13]);
     assert.ok(got.every((o) => JSON.stringify(o.get('tags')) === '["x"]'));
+  });
+
+  test('saveAll mixes classes and creates with updates in one batch', T, async () => {
+    const existing = await new Parse.Object(Batch, { mixed: 1 }).save();
+    existing.set('mixed', 2);
+    const fresh = [new Parse.Object(Batch, { mixed: 3 }), new Parse.Object(Child, { mixed: 4 })];
+    await Parse.Object.saveAll([existing, ...fresh]);
+    assert.equal((await reread(existing)).get('mixed'), 2);
+    assert.equal((await reread(fresh[1])).get('mixed'), 4);
+    assert.equal(fresh[1].className, Child);
   });
 
   test('saving an object saves its unsaved children first', T, async () => {

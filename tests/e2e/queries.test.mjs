@@ -178,6 +178,48 @@ describe('sets and arrays', () => {
   });
 });
 
+describe('edge cases', () => {
+  test('containedIn an empty list matches nothing; notContainedIn an empty list matches everything', T, async () => {
+    assert.deepEqual(await names((q) => q.containedIn('score', [])), []);
+    assert.deepEqual(await names((q) => q.notContainedIn('score', [])), ALL);
+  });
+
+  test('containedBy an empty list matches only empty arrays', T, async () => {
+    assert.deepEqual(await names((q) => q.containedBy('tags', [])), ['Gamma (x.y)*']);
+  });
+
+  test('constraints on a field the class does not have match nothing (or everything, for negations)', T,
+    async () => {
+      assert.deepEqual(await names((q) => q.equalTo('noSuchField', 1)), []);
+      assert.deepEqual(await names((q) => q.greaterThan('noSuchField', 1)), []);
+      assert.deepEqual(await names((q) => q.exists('noSuchField')), []);
+      assert.deepEqual(await names((q) => q.startsWith('noSuchField', 'a')), []);
+      assert.deepEqual(await names((q) => q.doesNotExist('noSuchField')), ALL);
+      assert.deepEqual(await names((q) => q.notEqualTo('noSuchField', 1)), ALL);
+    });
+
+  test('ordering by a field the class does not have is ignored', T, async () => {
+    assert.deepEqual(sortedValues(await find((q) => q.ascending('noSuchField'))), ALL);
+    const ordered = await find((q) => q.ascending('noSuchField').addAscending('score'));
+    assert.deepEqual(ordered.map((g) => g.get('score')), [10, 20, 30, 40, 50, 60]);
+  });
+
+  test('select of a field the class does not have returns just the default fields', T, async () => {
+    const got = await new Parse.Query(Game).select('noSuchField').get(games.Beta.id);
+    assert.equal(got.id, games.Beta.id);
+    assert.equal(got.has('name'), false);
+  });
+
+  test('objectId constraints: notEqualTo, greaterThan and ordering', T, async () => {
+    const all = await find((q) => q.ascending('objectId'));
+    const ids = all.map((g) => g.id);
+    assert.deepEqual(ids, ids.slice().sort());
+    assert.equal((await find((q) => q.notEqualTo('objectId', ids[0]))).length, 5);
+    assert.deepEqual((await find((q) => q.greaterThan('objectId', ids[3]).ascending('objectId'))).map((g) => g.id),
+      ids.slice(4));
+  });
+});
+
 describe('strings and regular expressions', () => {
   test('startsWith is case sensitive unless given the i modifier', T, async () => {
     assert.deepEqual(await names((q) => q.startsWith('name', 'alpha')), ['alpha two']);
