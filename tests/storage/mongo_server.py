@@ -1,11 +1,13 @@
 """A MongoDB server for the tests: SecantusDB (a wire-compatible server on WiredTiger, test-only dependency)
 started on a free loopback port in a temporary directory, or the real server named by MONGODB_URI.
 
-`mongodb_server` is session-scoped and yields a base URI without a database; each test takes a database of its
-own (`database_uri`) and drops it afterwards, so tests never see each other's data.
+One server per session (`SHARED`, started on first use, stopped at exit); each test takes a database of its own
+(`database_uri`, or `fresh_database_uri()` from the contract suite's store factory), so tests never see each
+other's data.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -106,32 +108,66 @@ def drop_database(uri: str, database: str) -> None:
         client.close()
 
 
-@pytest.fixture(scope="session")
-def mongodb_server() -> Iterator[str]:
-    """Base URI of the MongoDB server for the session: MONGODB_URI if set, else a SecantusDB of our own."""
-    given = os.environ.get("MONGODB_URI")
-    if given:
-        yield given
-        return
-    try:
-        import secantus  # noqa: F401
-    except ImportError:
-        pytest.fail(SECANTUS_MISSING, pytrace=False)
-    with tempfile.TemporaryDirectory(prefix="lq-secantus-") as workdir:
-        server = SecantusServer(Path(workdir))
-        server.start()
+class SharedServer:
+    """The one MongoDB server of a test session, started on first use (from a fixture or from the contract
+    suite's store factory, which takes no fixtures) and stopped when the session's process exits."""
+
+    def __init__(self) -> None:
+        self._uri: str | None = None
+        self._server: SecantusServer | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+
+    def base_uri(self) -> str:
+        if self._uri is None:
+            self._uri = os.environ.get("MONGODB_URI") or self._start()
+        return self._uri
+
+    def fresh_database_uri(self) -> str:
+        """A URI naming a database no test used before (left for the throwaway server to discard; on a real
+        MONGODB_URI server, `database_uri` drops its own)."""
+        return with_database(self.base_uri(), f"lq_test_{uuid.uuid4().hex[:12]}")
+
+    def _start(self) -> str:
         try:
-            yield server.uri
-        finally:
+            import secantus  # noqa: F401
+        except ImportError:
+            pytest.fail(SECANTUS_MISSING, pytrace=False)
+        self._workdir = tempfile.TemporaryDirectory(prefix="lq-secantus-")
+        server = SecantusServer(Path(self._workdir.name))
+        server.start()
+        self._server = server
+        atexit.register(self.stop)
+        return server.uri
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
             server.stop()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+        self._uri = None
+
+
+SHARED = SharedServer()
+
+
+def fresh_database_uri() -> str:
+    return SHARED.fresh_database_uri()
+
+
+@pytest.fixture(scope="session")
+def mongodb_server() -> str:
+    """Base URI of the session's MongoDB server: MONGODB_URI if set, else a SecantusDB of our own."""
+    return SHARED.base_uri()
 
 
 @pytest.fixture
 def database_uri(mongodb_server: str) -> Iterator[str]:
     """A URI naming a fresh database of this test's own, dropped afterwards."""
-    name = f"lq_test_{uuid.uuid4().hex[:12]}"
-    yield with_database(mongodb_server, name)
-    drop_database(mongodb_server, name)
+    uri = SHARED.fresh_database_uri()
+    yield uri
+    drop_database(mongodb_server, uri.split("/")[-1].split("?")[0])
 
 
 def is_secantus() -> bool:
