@@ -105,25 +105,29 @@ def distance(lat1: Any, lng1: Any, lat2: Any, lng2: Any) -> float | None:
 
 
 def contains_point(coordinates: Any, latitude: float, longitude: float) -> bool:
-    """Ray casting over `[[lat, lng], ...]`, the planar test Parse's Polygon.containsPoint uses."""
+    """Planar point-in-polygon over `[[lat, lng], ...]`; a point on an edge or vertex is inside (as MongoDB and
+    the LiveQuery matcher count it)."""
     if not isinstance(coordinates, list) or len(coordinates) < 3:
         return False
     try:
-        lats = [float(c[0]) for c in coordinates]
-        lngs = [float(c[1]) for c in coordinates]
-    except (TypeError, ValueError, IndexError):
-        return False
-    if not (min(lats) <= latitude <= max(lats) and min(lngs) <= longitude <= max(lngs)):
+        ring = [(float(pair[0]), float(pair[1])) for pair in coordinates]
+    except (TypeError, ValueError, IndexError, KeyError):
         return False
     inside = False
-    j = len(coordinates) - 1
-    for i in range(len(coordinates)):
-        start_x, start_y, end_x, end_y = lats[i], lngs[i], lats[j], lngs[j]
-        if (start_y > longitude) != (end_y > longitude) and \
-                latitude < (end_x - start_x) * (longitude - start_y) / (end_y - start_y) + start_x:
+    y1, x1 = ring[-1]
+    for y2, x2 in ring:
+        if _on_segment(latitude, longitude, y1, x1, y2, x2):
+            return True
+        if (y1 > latitude) != (y2 > latitude) and longitude < x1 + (latitude - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
-        j = i
+        y1, x1 = y2, x2
     return inside
+
+
+def _on_segment(y: float, x: float, y1: float, x1: float, y2: float, x2: float) -> bool:
+    if abs((x - x1) * (y2 - y1) - (y - y1) * (x2 - x1)) > 1e-12:
+        return False
+    return min(x1, x2) <= x <= max(x1, x2) and min(y1, y2) <= y <= max(y1, y2)
 
 
 def polygon_contains(coordinates: Any, latitude: Any, longitude: Any) -> int:

@@ -19,7 +19,7 @@ from storage.query import (All, And, Compare, ContainedBy, Exists, Field, In, In
                            Node, Nor, Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere,
                            WithinPolygon, compile_regex, translate_quoted)
 from storage.schema import ClassSchema
-from storage.values import FieldType, GeoPoint, Pointer, format_date
+from storage.values import FieldType, GeoPoint, Pointer, format_date, parse_date
 
 DOC = "doc"
 ISO_DATE_FIELDS = frozenset({"createdAt", "updatedAt"})  # stored as plain ISO strings, not Date objects
@@ -223,9 +223,13 @@ class Translator:
 
     def _constraint(self, path: Sequence[str], constraint: Any) -> str:
         if isinstance(constraint, Compare):
-            return self._compare(path, constraint.op, constraint.value)
+            value = _as_instant(constraint.value) if _is_iso_date(path) else constraint.value
+            return self._compare(path, constraint.op, value)
         if isinstance(constraint, In):
-            matches = self._equals_any(path, constraint.values)
+            values = constraint.values
+            if _is_iso_date(path):
+                values = tuple(_as_instant(v) for v in values)
+            matches = self._equals_any(path, values)
             return _not(matches) if constraint.negate else matches
         if isinstance(constraint, Exists):
             kind = self._kind(path)
@@ -308,7 +312,7 @@ class Translator:
             return self._relation_contains_any(path[0], values)
         slot = self._slot(path, kind)
         # a list is compared whole; a scalar or object may also be one element of an array
-        contained = [v for v in values if v is not None and not isinstance(v, (list, tuple))]
+        contained = [v for v in values if not isinstance(v, (list, tuple))]
         if kind == "array":
             parts = self._members(slot, "array", [v for v in values if v is None or isinstance(v, (list, tuple))])
         else:
@@ -381,14 +385,12 @@ class Translator:
     # --- arrays, strings ------------------------------------------------------------------------------------
     def _all(self, path: Sequence[str], values: Sequence[Any]) -> str:
         kind = self._kind(path)
-        if not values:
-            return "0"
         if kind == "relation":
             return _and(*(self._relation_contains_any(path[0], (v,)) for v in values))
         if kind not in (None, "array"):
             return "0"
         slot = _doc_slot(path)
-        each = []
+        each = [f"{slot.type} = 'array'"]  # with no values, any array holds them all
         for value in values:
             regex = _element_regex(value)
             if regex is not None:
@@ -434,8 +436,8 @@ class Translator:
             return _and(guard, f"{self._distance(slot, constraint.center)} <= {self.bind(constraint.radius)}")
         if isinstance(constraint, WithinBox):
             south_west, north_east = constraint.south_west, constraint.north_east
-            return _and(guard, f"{lat} > {self.bind(south_west.latitude)}", f"{lat} < {self.bind(north_east.latitude)}",
-                        f"{lng} > {self.bind(south_west.longitude)}", f"{lng} < {self.bind(north_east.longitude)}")
+            return _and(guard, f"{lat} BETWEEN {self.bind(south_west.latitude)} AND {self.bind(north_east.latitude)}",
+                        f"{lng} BETWEEN {self.bind(south_west.longitude)} AND {self.bind(north_east.longitude)}")
         polygon = msgspec.json.encode([[p.latitude, p.longitude] for p in constraint.points]).decode()
         return _and(guard, f"pq_within_polygon({self.bind(polygon)}, {lat}, {lng})")
 
@@ -471,6 +473,16 @@ def _top_level_near(node: Node) -> tuple[Sequence[str], NearSphere] | None:
     return None
 
 
+def _as_instant(value: Any) -> Any:
+    """A string compared with createdAt/updatedAt is read as a date, as Parse does."""
+    if isinstance(value, str):
+        try:
+            return parse_date(value)
+        except ParseError:
+            return value
+    return value
+
+
 def _whole_ms_op(op: str, moment: datetime) -> str:
     """Stored dates have whole milliseconds, so a finer bound is the same as its millisecond floor, made strict."""
     if _is_whole_ms(moment):
@@ -491,3 +503,7 @@ def _element_regex(value: Any) -> tuple[str, str] | None:
     except re.error as exc:
         raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex: {exc}") from None
     return pattern, options
+
+
+def _is_iso_date(path: Sequence[str]) -> bool:
+    return len(path) == 1 and path[0] in ISO_DATE_FIELDS
