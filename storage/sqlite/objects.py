@@ -14,7 +14,7 @@ from storage.query import Node
 from storage.schema import default_fields
 from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
-from storage.sqlite.translate import Translator, join_table, quote, translate
+from storage.sqlite.translate import SchemaLookup, Translator, join_table, quote, translate
 from storage.values import FieldType, type_of
 
 _decode = msgspec.json.Decoder(dict).decode
@@ -22,6 +22,21 @@ _decode = msgspec.json.Decoder(dict).decode
 
 def is_missing_table(exc: sqlite3.OperationalError, table: str) -> bool:
     return str(exc) == f"no such table: {table}"
+
+
+def select_sql(class_name: str, where: Node, options: FindOptions,
+               schema_of: SchemaLookup) -> tuple[str, dict[str, Any]]:
+    """The statement a find runs: documents matching `where`, in order, paged."""
+    query = translate(class_name, where, options.order, schema_of)
+    sql = f"SELECT doc FROM {quote(class_name)} WHERE {query.where}"
+    if query.order:
+        sql += f" ORDER BY {query.order}"
+    params = query.params
+    if options.limit is not None or options.skip:
+        sql += " LIMIT :limit OFFSET :skip"
+        params = {**params, "limit": -1 if options.limit is None else max(options.limit, 0),
+                  "skip": max(options.skip, 0)}
+    return sql, params
 
 
 class ObjectStore:
@@ -34,15 +49,7 @@ class ObjectStore:
 
     # --- reads ----------------------------------------------------------------------------------------------
     def find(self, conn: sqlite3.Connection, class_name: str, where: Node, options: FindOptions) -> list[Document]:
-        query = translate(class_name, where, options.order, lambda name: self.schemas.load(conn, name))
-        sql = f"SELECT doc FROM {quote(class_name)} WHERE {query.where}"
-        if query.order:
-            sql += f" ORDER BY {query.order}"
-        params = query.params
-        if options.limit is not None or options.skip:
-            sql += " LIMIT :limit OFFSET :skip"
-            params = {**params, "limit": -1 if options.limit is None else max(options.limit, 0),
-                      "skip": max(options.skip, 0)}
+        sql, params = select_sql(class_name, where, options, lambda name: self.schemas.load(conn, name))
         try:
             rows = conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
