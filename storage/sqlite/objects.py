@@ -144,7 +144,7 @@ class ObjectStore:
 
     def _select_one(self, conn: sqlite3.Connection, class_name: str, object_id: str, where: Node) -> Document | None:
         translator = self._translator(conn, class_name)
-        sql = f"SELECT doc FROM {quote(class_name)} WHERE objectId = :objectId AND {translator.where(where)}"
+        sql = f"SELECT doc FROM {quote(class_name)} WHERE objectId = :objectId AND ({translator.where(where)})"
         try:
             row = conn.execute(sql, {**translator.params, "objectId": object_id}).fetchone()
         except sqlite3.OperationalError as exc:

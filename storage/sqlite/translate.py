@@ -289,7 +289,7 @@ class Translator:
             return "0"
         slot = self._slot(path, kind)
         if kind == "array":
-            return _or([p for p in [self._any_element(slot, build(_ELEMENT, None))] if p])
+            return self._any_element(slot, build(_ELEMENT, None)) or "0"
         parts = build(slot, kind)
         if kind is None:
             element = self._any_element(slot, build(_ELEMENT, None))

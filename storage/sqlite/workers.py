@@ -89,6 +89,10 @@ class _Writer(_Thread):
                     break
                 batch.append(job)
             _hand_back(self.commit(batch))
+        try:
+            self.conn.execute("PRAGMA optimize")  # keeps the planner's statistics fresh for the next start
+        except sqlite3.Error:
+            logger.warning("PRAGMA optimize failed", exc_info=True)
         self.conn.close()
 
     def commit(self, batch: list[_Job]) -> list[tuple[asyncio.AbstractEventLoop, _Outcome]]:

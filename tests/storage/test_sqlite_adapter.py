@@ -1,0 +1,114 @@
+"""What is particular to the SQLite store: its lifecycle, one file shared by two stores, and SQLite's names."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storage.changes import parse_changes
+from storage.errors import ErrorCode, ParseError
+from storage.query import MATCH_ALL, Compare, Field, parse_where
+from storage.sqlite import SqliteAdapter
+from storage.values import FieldType
+
+
+def document(object_id: str, **fields: object) -> dict[str, object]:
+    return {"objectId": object_id, "createdAt": "2024-01-01T00:00:00.000Z",
+            "updatedAt": "2024-01-01T00:00:00.000Z", **fields}
+
+
+async def test_open_is_idempotent_and_data_survives_a_reopen(tmp_path: Path) -> None:
+    store = SqliteAdapter(str(tmp_path / "a.db"))
+    await store.open()
+    await store.open()
+    await store.insert("Post", document("p1", title="kept"))
+    await store.close()
+    await store.close()
+    again = SqliteAdapter(str(tmp_path / "a.db"))
+    await again.open()
+    try:
+        assert [d["title"] for d in await again.find("Post", MATCH_ALL)] == ["kept"]
+    finally:
+        await again.close()
+
+
+async def test_a_closed_store_answers_with_a_parse_error(tmp_path: Path) -> None:
+    store = SqliteAdapter(str(tmp_path / "a.db"))
+    with pytest.raises(ParseError) as caught:
+        await store.find("Post", MATCH_ALL)
+    assert caught.value.code == ErrorCode.INTERNAL_SERVER_ERROR
+
+
+async def test_pending_writes_finish_before_close(tmp_path: Path) -> None:
+    store = SqliteAdapter(str(tmp_path / "a.db"))
+    await store.open()
+    writes = [asyncio.ensure_future(store.insert("Post", document(f"p{i}"))) for i in range(30)]
+    await asyncio.sleep(0)
+    await store.close()
+    await asyncio.gather(*writes)
+    await store.open()
+    try:
+        assert await store.count("Post", MATCH_ALL) == 30
+    finally:
+        await store.close()
+
+
+async def test_two_stores_on_one_file_see_each_others_schema_changes(tmp_path: Path) -> None:
+    first, second = SqliteAdapter(str(tmp_path / "a.db")), SqliteAdapter(str(tmp_path / "a.db"))
+    await first.open()
+    await second.open()
+    try:
+        await first.insert("Post", document("p1", tags=["a"]))
+        assert await second.count("Post", parse_where({"tags": "a"})) == 1
+        await second.update_class("Post", delete_fields=("tags",))
+        await second.update_class("Post", add_fields={"tags": FieldType("String")})
+        await second.update("Post", "p1", parse_changes({"tags": "a"}, is_create=False), MATCH_ALL,
+                            "2024-01-02T00:00:00.000Z")
+        assert await first.count("Post", parse_where({"tags": "a"})) == 1
+        assert (await first.get_schema("Post")).fields["tags"] == FieldType("String")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_reads_run_while_writes_are_queued(tmp_path: Path) -> None:
+    store = SqliteAdapter(str(tmp_path / "a.db"))
+    await store.open()
+    try:
+        await store.insert("Post", document("p0", n=0))
+        writes = [store.insert("Post", document(f"p{i}", n=i)) for i in range(1, 200)]
+        reads = [store.count("Post", parse_where({"n": {"$gte": 0}})) for _ in range(20)]
+        results = await asyncio.gather(*writes, *reads)
+        counts = results[len(writes):]
+        assert all(1 <= c <= 200 for c in counts)
+        assert await store.count("Post", MATCH_ALL) == 200
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("name", ["post", "POST", "sqlite_master2"])
+async def test_class_names_sqlite_would_confuse_are_refused(tmp_path: Path, name: str) -> None:
+    store = SqliteAdapter(str(tmp_path / "a.db"))
+    await store.open()
+    try:
+        await store.ensure_fields("Post", {})
+        with pytest.raises(ParseError) as caught:
+            await store.ensure_fields(name, {})
+        assert caught.value.code == ErrorCode.INVALID_CLASS_NAME
+    finally:
+        await store.close()
+
+
+async def test_keys_that_could_inject_sql_are_refused(tmp_path: Path) -> None:
+    store = SqliteAdapter(str(tmp_path / "a.db"))
+    await store.open()
+    try:
+        await store.insert("Post", document("p1"))
+        hostile = Field(("title') OR 1=1 --",), (Compare("$eq", "x"),))
+        with pytest.raises(ParseError) as caught:
+            await store.find("Post", hostile)
+        assert caught.value.code == ErrorCode.INVALID_KEY_NAME
+        assert await store.find("Post", parse_where({"title": "' OR 1=1 --"})) == []
+    finally:
+        await store.close()
