@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from storage.adapter import Document, FindOptions
 from storage.changes import Changes
@@ -16,6 +17,8 @@ from storage.sqlite.functions import SqlFunctions
 from storage.sqlite.objects import ObjectStore
 from storage.sqlite.workers import Workers
 from storage.values import FieldType
+
+_EVERYTHING = FindOptions()
 
 
 class SqliteAdapter:
@@ -124,7 +127,7 @@ class SqliteAdapter:
     async def delete(self, class_name: str, object_id: str, where: Node) -> Document | None:
         return await self._write(lambda conn: self._objects.delete(conn, class_name, object_id, where))
 
-    async def find(self, class_name: str, where: Node, options: FindOptions = FindOptions()) -> list[Document]:
+    async def find(self, class_name: str, where: Node, options: FindOptions = _EVERYTHING) -> list[Document]:
         return await self._read(lambda conn: self._objects.find(conn, class_name, where, options))
 
     async def count(self, class_name: str, where: Node) -> int:

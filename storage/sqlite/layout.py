@@ -6,7 +6,8 @@ ones, `<Class>#<name>` for indexes added through the schemas API.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgspec
 

@@ -3,7 +3,8 @@ a read-modify-write (`apply_changes`) cannot race another write."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 

@@ -9,15 +9,36 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 
 from storage.errors import ErrorCode, ParseError
-from storage.query import (All, And, Compare, ContainedBy, Exists, Field, In, InQuery, Intersects, NearSphere,
-                           Node, Nor, Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere,
-                           WithinPolygon, compile_regex, translate_quoted)
+from storage.query import (
+    All,
+    And,
+    Compare,
+    ContainedBy,
+    Exists,
+    Field,
+    In,
+    InQuery,
+    Intersects,
+    NearSphere,
+    Node,
+    Nor,
+    Or,
+    Regex,
+    RelatedTo,
+    Select,
+    WithinBox,
+    WithinCenterSphere,
+    WithinPolygon,
+    compile_regex,
+    translate_quoted,
+)
 from storage.schema import ClassSchema
 from storage.values import FieldType, GeoPoint, Pointer, format_date, parse_date
 

@@ -12,7 +12,8 @@ import logging
 import queue
 import sqlite3
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from storage.errors import ErrorCode, ParseError
 

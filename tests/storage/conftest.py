@@ -7,9 +7,10 @@ types through `ensure_fields`, queries through `parse_where`.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ class Objects:
     def __init__(self, store: StorageAdapter) -> None:
         self.store = store
         self._clock = itertools.count()
-        self._start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        self._start = datetime(2024, 1, 1, tzinfo=UTC)
 
     def tick(self) -> str:
         """A fresh timestamp, one second after the previous one, so createdAt order is creation order."""

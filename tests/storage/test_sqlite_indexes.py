@@ -3,8 +3,9 @@ planner uses them for the statements the translator writes (checked with EXPLAIN
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
