@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from bson.errors import BSONError
 from pymongo.errors import (BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout,
@@ -23,25 +21,11 @@ UPDATE_SHAPE_ERRORS = frozenset({2, 14, 28, 40, 54})
 _GEO_KEY_ERROR = 16755  # "Can't extract geo keys": a value a 2dsphere index refuses
 _NO_GEO_INDEX = frozenset({291, 17007})
 _BAD_REGEX = 51091
-_DUP_INDEX = re.compile(r"index: (\S+) dup key")
 
 
-def duplicate_error(details: Any, message: str) -> ParseError:
-    field = None
-    if isinstance(details, dict) and isinstance(details.get("keyPattern"), dict) and details["keyPattern"]:
-        field = next(iter(details["keyPattern"]))
-    elif (match := _DUP_INDEX.search(message)) is not None:
-        field = match.group(1)
-    if field is not None:
-        field = _rest_name(field)
-    suffix = f" (field: {field})" if field else ""
-    return ParseError(ErrorCode.DUPLICATE_VALUE,
-                      f"A duplicate value for a field with unique values was provided{suffix}")
-
-
-def _rest_name(key: str) -> str:
-    key = key.split(".")[0]
-    return {"_id": "objectId", "_session_token": "sessionToken"}.get(key, key.removeprefix("_p_"))
+def duplicate_error() -> ParseError:
+    """Parse's own message for 137 (parse-server names the field in `userInfo`, which ParseError has not)."""
+    return ParseError(ErrorCode.DUPLICATE_VALUE, "A duplicate value for a field with unique values was provided")
 
 
 def is_missing_geo_index(exc: PyMongoError) -> bool:
@@ -57,26 +41,27 @@ def translated(action: str) -> Iterator[None]:
         yield
     except ParseError:
         raise
-    except DuplicateKeyError as exc:
-        raise duplicate_error(exc.details, str(exc)) from None
+    except DuplicateKeyError:
+        raise duplicate_error() from None
     except BulkWriteError as exc:
         errors = (exc.details or {}).get("writeErrors") or [{}]
         if errors[0].get("code") == DUPLICATE_KEY:
-            raise duplicate_error(errors[0], str(errors[0].get("errmsg", ""))) from None
+            raise duplicate_error() from None
         raise _internal(action, exc) from None
     except ServerSelectionTimeoutError as exc:
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"MongoDB is unreachable ({action}): no server answered in time: {exc}") from None
     except ExecutionTimeout as exc:
-        raise ParseError(ErrorCode.TIMEOUT, f"MongoDB operation timed out ({action})") from exc
+        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"MongoDB operation timed out ({action})") from None
     except ConnectionFailure as exc:  # AutoReconnect, NetworkTimeout
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"Lost the connection to MongoDB ({action}): {exc}") from None
     except WTimeoutError as exc:
-        raise ParseError(ErrorCode.TIMEOUT, f"MongoDB write concern timed out ({action})") from exc
+        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
+                         f"MongoDB write concern timed out ({action})") from None
     except OperationFailure as exc:
         if exc.code == DUPLICATE_KEY:
-            raise duplicate_error(exc.details, str(exc)) from None
+            raise duplicate_error() from None
         if exc.code == _GEO_KEY_ERROR:
             raise ParseError(ErrorCode.INVALID_JSON, f"invalid geo value: {exc.details or exc}") from None
         if exc.code == _BAD_REGEX or (exc.code == 2 and "regex" in str(exc).lower()):

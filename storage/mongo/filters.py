@@ -104,6 +104,19 @@ class FilterBuilder:
 
     # --- one constraint --------------------------------------------------------------------------------
     def constraint(self, path: tuple[str, ...], constraint: Any) -> dict[str, Any]:
+        clause = self.plain_constraint(path, constraint)
+        if len(path) == 1:
+            return clause
+        # storage.query's dotted paths reach into Objects only: through an array the value is missing,
+        # where MongoDB would look into the array's elements.
+        parts = self.key(path, constraint).split(".")
+        prefixes = [".".join(parts[:end]) for end in range(1, len(parts))]
+        direct = combine([clause, *({prefix: {"$not": {"$type": "array"}}} for prefix in prefixes)])
+        if not matches_missing(constraint):
+            return direct
+        return {"$or": [direct, *({prefix: {"$type": "array"}} for prefix in prefixes)]}
+
+    def plain_constraint(self, path: tuple[str, ...], constraint: Any) -> dict[str, Any]:
         key = self.key(path, constraint)
         value = self.value_encoder(path, key)
         if isinstance(constraint, Compare):
@@ -216,6 +229,17 @@ class FilterBuilder:
         if isinstance(constraint, Exists):  # a relation is no stored key (Parse on MongoDB: never exists)
             return {} if not constraint.present else NOTHING
         return NOTHING
+
+
+def matches_missing(constraint: Any) -> bool:
+    """Whether the constraint holds for a missing value (storage.query semantics)."""
+    if isinstance(constraint, Compare):
+        return (constraint.value is None) == (constraint.op == "$eq") if constraint.op in ("$eq", "$ne") else False
+    if isinstance(constraint, In):
+        return (None in constraint.values) != constraint.negate
+    if isinstance(constraint, Exists):
+        return not constraint.present
+    return False
 
 
 def _whole_ms(moment: datetime) -> bool:

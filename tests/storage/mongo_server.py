@@ -151,8 +151,28 @@ class SharedServer:
 
 SHARED = SharedServer()
 
+# Contract cases SecantusDB (the stand-in for MongoDB here) cannot pass, by test function name. They are skipped
+# only on SecantusDB: with MONGODB_URI naming a real server they run.
+SECANTUS_GAPS = {
+    "test_within_box_includes_its_edges":
+        "SecantusDB tests $geoWithin $box with shapely's `within`, which leaves points on the edge out; "
+        "MongoDB's $box (R2Box::inside) includes them",
+    "test_geo_within_polygon_and_center_sphere":
+        "SecantusDB tests $geoWithin $polygon with shapely's `within`, which leaves points on the edge out",
+}
+
+
+def skip_secantus_gap() -> None:
+    """Skip the running test if it is one of SECANTUS_GAPS and the server is SecantusDB."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    name = current.split("::")[-1].split(" ")[0].split("[")[0]
+    if is_secantus() and name in SECANTUS_GAPS:
+        pytest.skip(SECANTUS_GAPS[name])
+
 
 def fresh_database_uri() -> str:
+    """For the contract suite's store factory: a fresh database, or a skip for a known SecantusDB gap."""
+    skip_secantus_gap()
     return SHARED.fresh_database_uri()
 
 

@@ -45,7 +45,16 @@ async def test_pointer_equality_uses_the_p_key_and_class_dollar_id() -> None:
 
 async def test_pointer_in_an_array_or_object_stays_a_pointer_object() -> None:
     assert await mongo_filter({"tags": ALICE}) == {"tags": ALICE}
-    assert await mongo_filter({"stats.rival": ALICE}) == {"stats.rival": ALICE}
+    assert await mongo_filter({"stats.rival": ALICE}) == {"stats.rival": ALICE,
+                                                          "stats": {"$not": {"$type": "array"}}}
+
+
+async def test_a_dotted_path_never_looks_into_arrays() -> None:
+    # storage.query: through an array the value is missing (MongoDB alone would match elements' fields)
+    assert await mongo_filter({"o.v.x": 1}) == {"o.v.x": 1, "o": {"$not": {"$type": "array"}},
+                                                "o.v": {"$not": {"$type": "array"}}}
+    assert await mongo_filter({"o.v": None}) == {"$or": [{"o.v": None, "o": {"$not": {"$type": "array"}}},
+                                                         {"o": {"$type": "array"}}]}
 
 
 async def test_system_fields_use_parse_server_keys() -> None:
@@ -53,7 +62,8 @@ async def test_system_fields_use_parse_server_keys() -> None:
                                                                       "iso": "2024-01-02T00:00:00Z"}}}) == {
         "_id": "g1", "_created_at": {"$lt": datetime(2024, 1, 2, tzinfo=timezone.utc)}}
     assert await mongo_filter({"sessionToken": "r:x"}, "_Session") == {"_session_token": "r:x"}
-    assert await mongo_filter({"authData.facebook.id": "f1"}, "_User") == {"_auth_data_facebook.id": "f1"}
+    assert await mongo_filter({"authData.facebook.id": "f1"}, "_User") == {
+        "_auth_data_facebook.id": "f1", "_auth_data_facebook": {"$not": {"$type": "array"}}}
 
 
 async def test_relation_constraints_become_id_lists_from_the_join_table() -> None:
