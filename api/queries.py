@@ -40,10 +40,11 @@ class QueryService:
         schema = await self._schemas.get(class_name)
         redirect = params.get("redirectClassNameForKey")
         where = parse_where(_json_param(params.get("where")), internal=principal.is_master)
+        redirected = False
         if isinstance(redirect, str) and schema is not None:
             target = schema.fields.get(redirect)
             if target is not None and target.type == "Relation" and target.target_class:
-                class_name = target.target_class
+                class_name, redirected = target.target_class, True
                 schema = await self._schemas.get(class_name)
         if schema is None:
             if not (principal.is_master or self._settings.allow_client_class_creation):
@@ -63,6 +64,9 @@ class QueryService:
             order = self._order(schema, params.get("order"))
             results = await self._store.find(class_name, scope, FindOptions(order, limit, skip))
         body["results"] = await self.present(principal, schema, results, params)
+        if redirected:  # the SDKs build relation query results from this, as Parse Server sends it
+            for item in body["results"]:
+                item["className"] = class_name
         if counting:
             if operation == "find":
                 permissions.check_class_operation(schema, "count", principal)
