@@ -139,6 +139,8 @@ class FilterBuilder:
         if isinstance(constraint, Exists):
             return {key: {"$exists": constraint.present}}
         if isinstance(constraint, Regex):
+            if key.startswith("_p_"):  # a pointer is no string (its stored "Class$id" form is not for matching)
+                return NOTHING
             spec: dict[str, Any] = {"$regex": constraint.pattern}
             if constraint.options:
                 spec["$options"] = constraint.options

@@ -108,6 +108,7 @@ async def test_array_operators_keep_storage_query_semantics() -> None:
     assert await mongo_filter({"name": {"$regex": "^a", "$options": "i"}}) == {
         "name": {"$regex": "^a", "$options": "i", "$not": {"$type": "array"}}}
     assert await mongo_filter({"score": {"$lt": True}}) == {"_id": {"$in": []}}
+    assert await mongo_filter({"owner": {"$regex": "1"}}) == {"_id": {"$in": []}}  # not the "_User$u1" string
 
 
 def test_sort_keys_use_stored_names() -> None:
