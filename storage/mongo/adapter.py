@@ -6,8 +6,8 @@ there is none). Objects live in one collection per class, relations in `_Join:<f
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -23,8 +23,13 @@ from storage.mongo.errors import UPDATE_SHAPE_ERRORS, is_missing_geo_index, tran
 from storage.mongo.filters import FilterBuilder, combine, split_near
 from storage.mongo.schemas import SCHEMA_COLLECTION, schema_document, schema_from_document, type_string
 from storage.mongo.transform import Fields, decode_document, encode_document, mongo_key, mongo_path
-from storage.mongo.updates import (after_update, needs_whole_document, replacement, unchanged_guard,
-                                   update_document)
+from storage.mongo.updates import (
+    after_update,
+    needs_whole_document,
+    replacement,
+    unchanged_guard,
+    update_document,
+)
 from storage.query import Node
 from storage.schema import ClassSchema, check_compatible, default_fields, merge_fields, new_schema
 from storage.values import FieldType, type_of
@@ -37,6 +42,7 @@ DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "
                    "appname": "livequery-server"}
 _GEO_TYPES = ("GeoPoint", "Polygon")
 _CAS_ATTEMPTS = 16
+_EVERYTHING = FindOptions()
 # Every BSON type but null: unique indexes leave null and missing values unchecked.
 _NON_NULL_TYPES = ["string", "number", "bool", "date", "object", "array", "binData", "objectId"]
 
@@ -292,9 +298,8 @@ class MongoAdapter:
     async def _update_by_replacement(self, class_name: str, selector: dict[str, Any], changes: Changes,
                                      fields: Fields, updated_at: str,
                                      extra: Mapping[str, Any] | None) -> tuple[Document, Document] | None:
-        collection = self._db[class_name]
         for _ in range(_CAS_ATTEMPTS):
-            stored = await collection.find_one(selector)
+            stored = await self._db[class_name].find_one(selector)
             if stored is None:
                 return None
             before = decode_document(class_name, stored, fields)
@@ -304,18 +309,22 @@ class MongoAdapter:
             update = replacement(stored, wanted)
             touched = set(update.get("$set", {})) | set(update.get("$unset", {}))
             guarded = combine([selector, unchanged_guard(stored, touched)])
-            object_id = str(stored["_id"])
-
-            async def work(session: AsyncClientSession | None) -> bool:
-                result = await collection.update_one(guarded, update, session=session) if update else None
-                if result is not None and result.matched_count == 0:
-                    return False
-                await self._write_relations(class_name, object_id, changes.relations, session)
-                return True
-
-            if await self._atomically(work):
+            if await self._atomically(self._guarded_write(class_name, str(stored["_id"]), guarded, update, changes)):
                 return before, after
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "the object kept changing during the update; try again")
+
+    def _guarded_write(self, class_name: str, object_id: str, guarded: dict[str, Any], update: dict[str, Any],
+                       changes: Changes) -> Callable[[AsyncClientSession | None], Awaitable[bool]]:
+        """The write of a compare-and-set: False (nothing written) when the object changed meanwhile."""
+        async def work(session: AsyncClientSession | None) -> bool:
+            if update:
+                result = await self._db[class_name].update_one(guarded, update, session=session)
+                if result.matched_count == 0:
+                    return False
+            await self._write_relations(class_name, object_id, changes.relations, session)
+            return True
+
+        return work
 
     async def delete(self, class_name: str, object_id: str, where: Node) -> Document | None:
         with translated("deleting an object"):
@@ -333,7 +342,7 @@ class MongoAdapter:
             stored = await self._atomically(work)
         return None if stored is None else decode_document(class_name, stored, fields)
 
-    async def find(self, class_name: str, where: Node, options: FindOptions = FindOptions()) -> list[Document]:
+    async def find(self, class_name: str, where: Node, options: FindOptions = _EVERYTHING) -> list[Document]:
         if options.limit is not None and options.limit <= 0:
             return []
         with translated("finding objects"):

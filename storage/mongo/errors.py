@@ -6,9 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bson.errors import BSONError
-from pymongo.errors import (BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout,
-                            InvalidDocument, OperationFailure, PyMongoError, ServerSelectionTimeoutError,
-                            WTimeoutError)
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    InvalidDocument,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WTimeoutError,
+)
 
 from storage.errors import ErrorCode, ParseError
 
@@ -51,12 +59,12 @@ def translated(action: str) -> Iterator[None]:
     except ServerSelectionTimeoutError as exc:
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"MongoDB is unreachable ({action}): no server answered in time: {exc}") from None
-    except ExecutionTimeout as exc:
+    except ExecutionTimeout:
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"MongoDB operation timed out ({action})") from None
     except ConnectionFailure as exc:  # AutoReconnect, NetworkTimeout
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"Lost the connection to MongoDB ({action}): {exc}") from None
-    except WTimeoutError as exc:
+    except WTimeoutError:
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"MongoDB write concern timed out ({action})") from None
     except OperationFailure as exc:

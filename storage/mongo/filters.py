@@ -11,11 +11,30 @@ from typing import Any, Protocol
 
 from storage.adapter import SortKey
 from storage.errors import ErrorCode, ParseError
-from storage.query import (All, And, Compare, ContainedBy, Exists, Field, In, InQuery, Intersects, NearSphere, Node,
-                           Nor, Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere, WithinPolygon,
-                           translate_quoted)
-from storage.values import GeoPoint, Pointer, parse_date
 from storage.mongo.transform import ISO_FIELDS, Fields, encode_interior, mongo_path, pointer_string
+from storage.query import (
+    All,
+    And,
+    Compare,
+    ContainedBy,
+    Exists,
+    Field,
+    In,
+    InQuery,
+    Intersects,
+    NearSphere,
+    Node,
+    Nor,
+    Or,
+    Regex,
+    RelatedTo,
+    Select,
+    WithinBox,
+    WithinCenterSphere,
+    WithinPolygon,
+    translate_quoted,
+)
+from storage.values import GeoPoint, Pointer, parse_date
 
 # MongoDB's own radius for turning radians into meters (a GeoJSON `$geoNear` measures in meters).
 EARTH_RADIUS_METERS = 6378100.0

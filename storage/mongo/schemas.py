@@ -5,7 +5,8 @@ for pointers, "relation<Target>", ...), and `_metadata` with `class_permissions`
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from storage.schema import BASE_FIELDS, ClassSchema, default_fields, new_schema
 from storage.values import FieldType

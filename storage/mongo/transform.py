@@ -8,8 +8,9 @@ Follows parse-server's MongoTransform.js so that databases written by either ser
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bson import Binary, Decimal128, Int64, ObjectId
 

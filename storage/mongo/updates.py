@@ -6,11 +6,21 @@ of `apply_changes`), read back through the stored form so it equals what a later
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from storage.changes import AddItems, Changes, Increment, RemoveItems, SetValue, Unset, apply_changes
-from storage.mongo.transform import (PERMISSION_KEYS, Fields, decode_document, encode_document, encode_field,
-                                     encode_interior, legacy_acl, mongo_path, permissions_of)
+from storage.mongo.transform import (
+    PERMISSION_KEYS,
+    Fields,
+    decode_document,
+    encode_document,
+    encode_field,
+    encode_interior,
+    legacy_acl,
+    mongo_path,
+    permissions_of,
+)
 
 
 def needs_whole_document(class_name: str, changes: Changes) -> bool:

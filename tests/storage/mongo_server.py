@@ -2,7 +2,7 @@
 started on a free loopback port in a temporary directory, or the real server named by MONGODB_URI.
 
 One server per session (`SHARED`, started on first use, stopped at exit); each test takes a database of its own
-(`database_uri`, or `fresh_database_uri()` from the contract suite's store factory), so tests never see each
+(`fresh_database()`, or `fresh_database_uri()` from the contract suite's store factory), so tests never see each
 other's data.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pymongo
@@ -176,18 +177,14 @@ def fresh_database_uri() -> str:
     return SHARED.fresh_database_uri()
 
 
-@pytest.fixture(scope="session")
-def mongodb_server() -> str:
-    """Base URI of the session's MongoDB server: MONGODB_URI if set, else a SecantusDB of our own."""
-    return SHARED.base_uri()
-
-
-@pytest.fixture
-def database_uri(mongodb_server: str) -> Iterator[str]:
-    """A URI naming a fresh database of this test's own, dropped afterwards."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A URI naming a database of its own on the session's server, dropped afterwards."""
     uri = SHARED.fresh_database_uri()
-    yield uri
-    drop_database(mongodb_server, uri.split("/")[-1].split("?")[0])
+    try:
+        yield uri
+    finally:
+        drop_database(SHARED.base_uri(), uri.split("?")[0].rsplit("/", 1)[-1])
 
 
 def is_secantus() -> bool:

@@ -17,9 +17,15 @@ from storage.errors import ErrorCode, ParseError
 from storage.mongo import MongoAdapter
 from storage.query import MATCH_ALL, parse_where
 from storage.values import FieldType
-from tests.storage.mongo_server import database_uri, mongodb_server  # noqa: F401
+from tests.storage.mongo_server import fresh_database
 
 NOW = "2024-01-02T03:04:05.678Z"
+
+
+@pytest.fixture
+def database_uri() -> Iterator[str]:
+    with fresh_database() as uri:
+        yield uri
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ what the store writes is what parse-server would have written (checked on the ra
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import bcrypt
@@ -16,12 +16,18 @@ from storage.changes import parse_changes
 from storage.mongo import MongoAdapter
 from storage.query import MATCH_ALL, parse_where
 from storage.values import FieldType
-from tests.storage.mongo_server import database_uri, mongodb_server  # noqa: F401
+from tests.storage.mongo_server import fresh_database
 
-CREATED = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-UPDATED = datetime(2024, 1, 3, 4, 5, 6, 789000, tzinfo=timezone.utc)
-EXPIRES = datetime(2025, 1, 2, 3, 4, 5, 0, tzinfo=timezone.utc)
+CREATED = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+UPDATED = datetime(2024, 1, 3, 4, 5, 6, 789000, tzinfo=UTC)
+EXPIRES = datetime(2025, 1, 2, 3, 4, 5, 0, tzinfo=UTC)
 PASSWORD_HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+
+
+@pytest.fixture
+def database_uri() -> Iterator[str]:
+    with fresh_database() as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -172,7 +178,7 @@ async def test_parse_server_object_updates_in_place(raw: Any, store: MongoAdapte
     assert result[1]["score"] == 1338 and result[1]["tags"] == ["a", "b", "c"]
     stored = raw["GameScore"].find_one({"_id": "g1"})
     assert stored["_p_player"] == "_User$u1" and stored["score"] == 1338
-    assert stored["_updated_at"] == datetime(2024, 5, 1, tzinfo=timezone.utc)
+    assert stored["_updated_at"] == datetime(2024, 5, 1, tzinfo=UTC)
     assert [r["relatedId"] for r in raw["_Join:fans:GameScore"].find({"owningId": "g1"})] == ["u3"]
 
 

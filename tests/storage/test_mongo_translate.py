@@ -3,7 +3,7 @@ a parsed write as one document of atomic update operators."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from storage.adapter import SortKey
@@ -60,7 +60,7 @@ async def test_a_dotted_path_never_looks_into_arrays() -> None:
 async def test_system_fields_use_parse_server_keys() -> None:
     assert await mongo_filter({"objectId": "g1", "createdAt": {"$lt": {"__type": "Date",
                                                                       "iso": "2024-01-02T00:00:00Z"}}}) == {
-        "_id": "g1", "_created_at": {"$lt": datetime(2024, 1, 2, tzinfo=timezone.utc)}}
+        "_id": "g1", "_created_at": {"$lt": datetime(2024, 1, 2, tzinfo=UTC)}}
     assert await mongo_filter({"sessionToken": "r:x"}, "_Session") == {"_session_token": "r:x"}
     assert await mongo_filter({"authData.facebook.id": "f1"}, "_User") == {
         "_auth_data_facebook.id": "f1", "_auth_data_facebook": {"$not": {"$type": "array"}}}
@@ -127,9 +127,9 @@ def test_changes_become_atomic_operators() -> None:
         "owner": ALICE, "location": POINT, "ACL": {"u1": {"read": True, "write": True}}}, is_create=False)
     assert update_document("GameScore", changes, FIELDS, "2024-05-01T00:00:00.000Z") == {
         "$set": {"_p_owner": "_User$u1", "location": [20.0, 10.0], "stats.best": datetime(2024, 1, 2,
-                                                                                          tzinfo=timezone.utc),
+                                                                                          tzinfo=UTC),
                  "_rperm": ["u1"], "_wperm": ["u1"], "_acl": {"u1": {"w": True, "r": True}},
-                 "_updated_at": datetime(2024, 5, 1, tzinfo=timezone.utc)},
+                 "_updated_at": datetime(2024, 5, 1, tzinfo=UTC)},
         "$unset": {"gone": ""},
         "$inc": {"score": 2, "stats.wins": 1},
         "$addToSet": {"tags": {"$each": ["a", ALICE]}},
