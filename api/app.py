@@ -9,8 +9,9 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from api.live import live_endpoint
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
 from api.routes import register_all
@@ -94,6 +95,8 @@ def create_app(settings: Settings) -> Starlette:
 
     routes: list[Any] = [
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+        # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
+        WebSocketRoute("/{path:path}", live_endpoint),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.services = services

@@ -35,7 +35,7 @@ class Router:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$")
         for existing, methods in self._routes:
             if existing.pattern == regex.pattern:
-                methods[method] = handler
+                methods.setdefault(method, handler)  # the first registration of a route wins
                 return
         self._routes.append((regex, {method: handler}))
 

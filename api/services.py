@@ -1,29 +1,37 @@
 """The composition root: builds the store, bus, auth, query, write and LiveQuery services from Settings."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from api.authenticate import Authenticator
+from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
 from api.router import Router
 from api.settings import Settings
+from auth import users as user_rules
+from auth.passwords import Passwords
 from auth.principal import Principal
+from auth.roles import RoleResolver
+from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, open_bus
-from storage.adapter import StorageAdapter
+from storage.adapter import Document, StorageAdapter
 from storage.schema_cache import SchemaCache
 
 log = logging.getLogger(__name__)
 
+SCHEMA_REFRESH_SECONDS = 5.0
+
 
 def open_store(uri: str) -> StorageAdapter:
     """The store a `--database-uri` names: `sqlite:///path` (the embedded default) or `mongodb://...`."""
-    if uri.startswith("sqlite://"):
+    if uri.startswith("sqlite:///"):
         from storage.sqlite import SqliteAdapter
 
-        return SqliteAdapter(uri[len("sqlite://"):].removeprefix("/") if uri.startswith("sqlite:////")
-                             else uri[len("sqlite:///"):])
+        return SqliteAdapter(uri[len("sqlite:///"):])
     if uri.startswith(("mongodb://", "mongodb+srv://")):
         from storage.mongo import MongoAdapter
 
@@ -39,23 +47,53 @@ class Services:
         self.router = router
         self.store: StorageAdapter = open_store(settings.resolved_database_uri())
         self.schemas = SchemaCache(self.store)
-        self.bus: Bus = open_bus(settings.redis_url, channel=f"{settings.app_id}:changes")
+        self.bus: Bus = open_bus(settings.redis_url, channel=settings.app_id)
+        self.passwords = Passwords()
+        self.roles = RoleResolver(self.store)
+        self.sessions = SessionStore(self.store, self.roles,
+                                     SessionSettings(session_length=settings.session_length_seconds))
         self.queries = QueryService(settings, self.store, self.schemas)
-        self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[])
+        self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
+        self.hub = build_hub(settings, self.schemas, self.sessions)
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
-        from storage.errors import ErrorCode, ParseError
+        return await self.sessions.resolve(token)
 
-        raise ParseError(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token")
+    async def _after_write(self, class_name: str, kind: str, document: Document, original: Document | None) -> None:
+        """Keep the auth caches true to what was just written."""
+        if class_name == "_Role":
+            self.roles.invalidate_all()
+            await self.hub.refresh_sessions()
+        elif class_name == "_Session" and kind != "create":
+            token = (original or document).get("sessionToken")
+            if isinstance(token, str):
+                self.sessions.forget(token)
+        elif class_name == "_User" and kind == "delete":
+            self.sessions.forget_user(document["objectId"])
 
     async def start(self) -> None:
         await self.store.open()
+        await user_rules.ensure_user_indexes(self.store)
+        await self.store.ensure_fields("_Role", {})
+        await self.store.ensure_unique("_Role", "name")
+        await self.schemas.all()
         await self.bus.start()
+        self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
+        if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
+            self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
+                                                   name="schema-refresh"))
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
         await self.bus.stop()
         await self.store.close()
 
     def health_details(self) -> dict[str, Any]:
-        return {"bus": self.bus.health()}
+        return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count}

@@ -2,22 +2,26 @@
 
 Several server processes may share one database, so the cache is only ever a shortcut: adding fields always goes
 through the store's atomic `ensure_fields`, which re-reads the stored schema, and a miss re-reads the store.
+Permission changes made by another process are picked up by `refresh_forever` (run when several processes
+share the database), so they apply everywhere within its interval.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Mapping
 
 from storage.adapter import StorageAdapter
 from storage.schema import ClassSchema, merge_fields
 from storage.values import FieldType
 
+log = logging.getLogger(__name__)
+
 
 class SchemaCache:
     def __init__(self, store: StorageAdapter) -> None:
         self._store = store
         self._schemas: dict[str, ClassSchema] = {}
-        self._lock = asyncio.Lock()
 
     async def get(self, class_name: str) -> ClassSchema | None:
         schema = self._schemas.get(class_name)
@@ -31,6 +35,18 @@ class SchemaCache:
         schemas = await self._store.get_all_schemas()
         self._schemas = {s.class_name: s for s in schemas}
         return schemas
+
+    def cached(self, class_name: str) -> ClassSchema | None:
+        """The schema as last seen, without a store round trip (for synchronous hot paths like fan-out)."""
+        return self._schemas.get(class_name)
+
+    async def refresh_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.all()
+            except Exception:  # a store hiccup must not end the refresher; the next round retries
+                log.exception("refreshing class schemas failed")
 
     def missing_fields(self, schema: ClassSchema | None, wanted: Mapping[str, FieldType]) -> dict[str, FieldType]:
         """Fields `wanted` that the cached schema lacks (raises INCORRECT_TYPE on a known conflicting type)."""

@@ -5,7 +5,8 @@ from api.router import Router
 
 
 def register_all(router: Router) -> None:
-    from api.routes import batch, classes, schemas, system
+    from api.routes import batch, classes, roles, schemas, sessions, system, users
 
-    for module in (system, classes, batch, schemas):
+    # specific routes first: `/classes/_User` must win over `/classes/{className}`
+    for module in (system, users, sessions, roles, classes, batch, schemas):
         module.register(router)

@@ -39,6 +39,7 @@ class ParseClient:
                                        headers=headers if headers is not None else self.headers(master, session))
 
     async def create(self, class_name: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        """Create and assert 201; `session=` / `master=` as for `request`."""
         response = await self.request("POST", f"/classes/{class_name}", body, **kw)
         assert response.status_code == 201, response.text
         return response.json()
