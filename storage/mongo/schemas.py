@@ -78,9 +78,13 @@ def schema_from_document(document: Mapping[str, Any]) -> ClassSchema:
         if kind is not None:
             fields[key] = kind
     fields.update(BASE_FIELDS)  # whatever an old document says, these four have fixed types
-    metadata = document.get("_metadata") if isinstance(document.get("_metadata"), dict) else {}
+    metadata = _dict(document.get("_metadata"))
     stored_clp = metadata.get("class_permissions")
     clp = {**_EMPTY_CLP, **stored_clp} if isinstance(stored_clp, dict) else new_schema(class_name).clp
-    indexes = metadata.get("indexes") if isinstance(metadata.get("indexes"), dict) else {}
-    indexes = {name: dict(spec) for name, spec in indexes.items() if name != "_id_"}
+    indexes = {name: dict(spec) for name, spec in _dict(metadata.get("indexes")).items()
+               if name != "_id_" and isinstance(spec, dict)}
     return ClassSchema(class_name, fields, clp, indexes)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -96,7 +96,7 @@ async def test_concurrent_increments_are_all_counted(store: MongoAdapter) -> Non
     results = await asyncio.gather(*(store.update("Counter", "c1", changes, MATCH_ALL, NOW) for _ in range(25)))
     [counter] = await store.find("Counter", MATCH_ALL)
     assert counter["n"] == 25
-    assert sorted(after["n"] for _, after in results if after) == list(range(1, 26))
+    assert sorted(result[1]["n"] for result in results if result is not None) == list(range(1, 26))
 
 
 async def test_update_returns_before_and_the_after_a_read_sees(store: MongoAdapter) -> None:
