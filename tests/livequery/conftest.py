@@ -1,0 +1,107 @@
+"""A real server (uvicorn over loopback) for the LiveQuery endpoint tests, and a Parse websocket client."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from api.app import create_app
+from api.settings import Settings
+
+APP_ID = "lq-app"
+MASTER_KEY = "lq-master"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, port: int, http: aiohttp.ClientSession, app: Any) -> None:
+        self.port = port
+        self.http = http
+        self.app = app
+        self.rest = f"http://127.0.0.1:{port}/parse"
+        self.ws_url = f"ws://127.0.0.1:{port}/parse"
+
+    async def call(self, method: str, path: str, body: Any = None, *, session: str | None = None,
+                   master: bool = False) -> Any:
+        headers = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
+        if session:
+            headers["X-Parse-Session-Token"] = session
+        if master:
+            headers["X-Parse-Master-Key"] = MASTER_KEY
+        async with self.http.request(method, self.rest + path, headers=headers,
+                                     data=json.dumps(body) if body is not None else None) as reply:
+            payload = await reply.json()
+            if reply.status >= 300:
+                raise AssertionError(f"{method} {path} -> {reply.status} {payload}")
+            return payload
+
+    async def sign_up(self, username: str) -> dict[str, Any]:
+        return await self.call("POST", "/users", {"username": username, "password": "pw"})
+
+    async def client(self, **connect_fields: Any) -> "LiveClient":
+        socket_ = await connect(self.ws_url, open_timeout=5)
+        live = LiveClient(socket_)
+        await live.send({"op": "connect", "applicationId": APP_ID, **connect_fields})
+        return live
+
+
+class LiveClient:
+    """A plain websocket client speaking the LiveQuery protocol; every wait is bounded."""
+
+    def __init__(self, socket_: ClientConnection) -> None:
+        self.socket = socket_
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        await self.socket.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.socket.recv(), timeout))
+
+    async def nothing_within(self, seconds: float = 0.3) -> bool:
+        try:
+            frame = await asyncio.wait_for(self.socket.recv(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        raise AssertionError(f"expected no frame, got {frame}")
+
+    async def subscribe(self, request_id: int, class_name: str, where: dict[str, Any], **extra: Any) -> dict:
+        await self.send({"op": "subscribe", "requestId": request_id,
+                         "query": {"className": class_name, "where": where, **extra.pop("query_extra", {})},
+                         **extra})
+        return await self.receive()
+
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+@pytest.fixture
+async def live_server(tmp_path: Any) -> AsyncIterator[LiveServer]:
+    settings = Settings(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
+                        allow_client_class_creation=True, port=_free_port())
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio",
+                            log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.025)
+        assert server.started, "uvicorn did not start"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            yield LiveServer(settings.port, http, app)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
