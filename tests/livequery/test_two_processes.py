@@ -1,0 +1,86 @@
+"""Two server processes behind one Redis act as one: a write through either reaches subscribers of both."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from websockets.asyncio.client import connect
+
+from benchmarks.server import APP_ID, running_server
+
+
+async def _subscribe(ws_url: str) -> Any:
+    socket_ = await connect(ws_url, open_timeout=5)
+    await socket_.send(json.dumps({"op": "connect", "applicationId": APP_ID}))
+    assert json.loads(await asyncio.wait_for(socket_.recv(), 5))["op"] == "connected"
+    await socket_.send(json.dumps({"op": "subscribe", "requestId": 1,
+                                   "query": {"className": "Reaction", "where": {"event": "e1"}}}))
+    assert json.loads(await asyncio.wait_for(socket_.recv(), 5))["op"] == "subscribed"
+    return socket_
+
+
+async def _exchange(first: str, second: str) -> None:
+    headers = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
+    sockets = [await _subscribe(url.replace("http://", "ws://")) for url in (first, second)]
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as http:
+        for writer, label in ((first, "via-first"), (second, "via-second")):
+            async with http.post(f"{writer}/classes/Reaction", data=json.dumps({"event": "e1", "kind": label})) as r:
+                assert r.status == 201, await r.text()
+            for socket_ in sockets:
+                frame = json.loads(await asyncio.wait_for(socket_.recv(), 5))
+                assert frame["op"] == "create" and frame["object"]["kind"] == label
+    for socket_ in sockets:
+        await socket_.close()
+
+
+def test_a_write_through_one_process_reaches_subscribers_of_the_other(redis_server: str, tmp_path: Path) -> None:
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
+    with running_server(*shared) as first, running_server(*shared) as second:
+        asyncio.run(asyncio.wait_for(_exchange(first, second), 30))
+
+
+def _get(url: str) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"X-Parse-Application-Id": APP_ID})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _post(url: str, body: dict[str, Any]) -> int:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        return reply.status
+
+
+def _wait_for_health(url: str, connected: bool) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + 15
+    while True:
+        _status, body = _get(f"{url}/health")
+        if body["bus"]["connected"] is connected or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def test_redis_going_away_keeps_rest_serving_and_shows_in_health(redis_server_control: Any) -> None:
+    with running_server("--redis-url", redis_server_control.url) as url:
+        assert _wait_for_health(url, True)["bus"]["connected"] is True
+        redis_server_control.stop()
+        assert _post(f"{url}/classes/Note", {"text": "during the outage"}) == 201
+        health = _wait_for_health(url, False)
+        assert health["status"] == "ok" and health["bus"]["connected"] is False
+        assert _get(f"{url}/classes/Note")[1]["results"][0]["text"] == "during the outage"
+        redis_server_control.start()
+        assert _wait_for_health(url, True)["bus"]["connected"] is True
