@@ -31,7 +31,7 @@ from storage.mongo.updates import (
     update_document,
 )
 from storage.query import Node
-from storage.schema import ClassSchema, check_compatible, default_fields, merge_fields, new_schema
+from storage.schema import ClassSchema, default_fields, merge_fields, new_schema
 from storage.values import FieldType, type_of
 
 T = TypeVar("T")
@@ -115,20 +115,22 @@ class MongoAdapter:
                     current = await self.get_schema(class_name)
                     if current is None:
                         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"schema of {class_name} vanished")
-            missing = merge_fields(current, fields)
-            if not missing:
-                return current
-            for name, kind in missing.items():
-                key = _schema_key(class_name, name)
-                await self._schemas.update_one({"_id": class_name, key: {"$exists": False}},
-                                               {"$set": {key: type_string(kind)}})
-            stored = await self.get_schema(class_name)
-            if stored is None:
-                raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
-            for name, kind in fields.items():  # a concurrent caller may have added it with another type
-                check_compatible(class_name, name, stored.fields[name], kind)
-            await self._create_geo_indexes(class_name, missing)
-            return stored
+            for _ in range(_CAS_ATTEMPTS):
+                missing = merge_fields(current, fields)  # INCORRECT_TYPE if a field has another type
+                if not missing:
+                    return current
+                stored = {_schema_key(class_name, name): type_string(kind) for name, kind in missing.items()}
+                # all or nothing: only while none of them exists (a concurrent caller may be adding them)
+                result = await self._schemas.update_one(
+                    {"_id": class_name, **{key: {"$exists": False} for key in stored}}, {"$set": stored})
+                reread = await self.get_schema(class_name)
+                if reread is None:
+                    raise ParseError(ErrorCode.INVALID_CLASS_NAME, f"Class {class_name} does not exist.")
+                current = reread
+                if result.matched_count:
+                    await self._create_geo_indexes(class_name, missing)
+                    return current
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"the schema of {class_name} kept changing")
 
     async def create_class(self, schema: ClassSchema) -> ClassSchema:
         with translated("creating a class"):

@@ -247,3 +247,19 @@ async def test_relation_writes_on_a_server_without_transactions(store: MongoAdap
     assert await store.related_ids("Team", "members", ("t1",)) == []
     assert await store.delete("Team", "t1", MATCH_ALL) is not None
     assert raw["Team"].count_documents({}) == 0
+
+
+async def test_concurrent_schema_changes_agree_on_one_type(store: MongoAdapter) -> None:
+    wants = [{"level": FieldType("Number" if i % 2 else "String"), f"f{i}": FieldType("Boolean")} for i in range(8)]
+    results = await asyncio.gather(*(store.ensure_fields("Race", w) for w in wants), return_exceptions=True)
+    schema = await store.get_schema("Race")
+    assert schema is not None
+    won = schema.fields["level"]
+    for wanted, result in zip(wants, results, strict=True):
+        if wanted["level"] == won:
+            assert isinstance(result, type(schema)) and result.fields["level"] == won
+        else:
+            assert isinstance(result, ParseError) and result.code == ErrorCode.INCORRECT_TYPE
+    # all or nothing: exactly the callers whose type won got their other field added
+    assert {name for name in schema.fields if name.startswith("f")} == {
+        f"f{i}" for i, result in enumerate(results) if not isinstance(result, BaseException)}
