@@ -46,7 +46,7 @@ class MemoryBus:
         queue: asyncio.Queue[ChangeEvent] = asyncio.Queue(self._max_backlog)
         self._queues.add(queue)
         try:
-            yield _drain(queue)
+            yield _Drain(queue)
         finally:
             self._queues.discard(queue)
 
@@ -54,6 +54,15 @@ class MemoryBus:
         return {"bus": "memory", "connected": True, "dropped": self.dropped}
 
 
-async def _drain(queue: asyncio.Queue[ChangeEvent]) -> AsyncIterator[ChangeEvent]:
-    while True:
-        yield await queue.get()
+class _Drain:
+    """An iterator over a subscriber's queue. Not an async generator: a read cancelled by a timeout must leave
+    the subscription usable, and cancelling a generator's `__anext__` would close it for good."""
+
+    def __init__(self, queue: asyncio.Queue[ChangeEvent]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> "_Drain":
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        return await self._queue.get()

@@ -283,3 +283,13 @@ async def test_stop_cancels_the_subscriber_loop_even_during_an_outage(
 async def test_a_bus_satisfies_the_protocol() -> None:
     bus: Bus = RedisBus("redis://127.0.0.1:1/0", channel="app")
     assert bus.health()["connected"] is False
+
+
+async def test_memory_bus_read_cancelled_by_a_timeout_leaves_the_subscription_usable() -> None:
+    from livequery.bus.memory import MemoryBus
+
+    bus = MemoryBus()
+    async with bus.subscribe() as events:
+        assert await nothing_arrives(events, within=0.05)
+        await bus.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1
