@@ -9,7 +9,7 @@ from api.settings import Settings
 from auth.principal import Principal
 from storage.adapter import Document, FindOptions, SortKey, StorageAdapter
 from storage.errors import ErrorCode, ParseError
-from storage.query import (And, Compare, Field, In, InQuery, MATCH_ALL, Node, Nor, Or, Select, conjoin,
+from storage.query import (And, Compare, Field, In, InQuery, Node, Nor, Or, Select, conjoin,
                            parse_where)
 from storage.schema import ClassSchema, validate_class_name
 from storage.schema_cache import SchemaCache

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.server import APP_ID, MASTER_KEY, running_server
+from benchmarks.server import APP_ID, running_server
 
 HEADERS = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
 
