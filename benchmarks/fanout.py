@@ -59,7 +59,7 @@ async def write(http: aiohttp.ClientSession, url: str, class_name: str, body: di
             raise RuntimeError(f"write failed: {reply.status}")
 
 
-async def broadcast(url: str, subscribers: int, writes: int, interval: float) -> dict[str, Any]:
+async def broadcast(url: str, pid: int, subscribers: int, writes: int, interval: float) -> dict[str, Any]:
     ws_url = url.replace("http://", "ws://")
     sockets = [await open_client(ws_url) for _ in range(subscribers)]
     for socket_ in sockets:
@@ -70,6 +70,7 @@ async def broadcast(url: str, subscribers: int, writes: int, interval: float) ->
     async with aiohttp.ClientSession(headers=HEADERS) as http:
         deadline = time.monotonic() + 60
         collectors = [asyncio.create_task(collect(s, writes, latencies, deadline)) for s in sockets]
+        cpu_before = process_cpu_seconds(pid)
         began = time.perf_counter()
         pending = []
         for i in range(writes):
@@ -78,12 +79,15 @@ async def broadcast(url: str, subscribers: int, writes: int, interval: float) ->
         await asyncio.gather(*pending)
         delivered = sum(await asyncio.gather(*collectors))
         elapsed = time.perf_counter() - began
+        cpu = process_cpu_seconds(pid) - cpu_before
     for socket_ in sockets:
         await socket_.close()
     return {"subscribers": subscribers, "writes": writes, "delivered": delivered,
             "expected": subscribers * writes, "events_per_s": round(delivered / elapsed, 1),
             "latency_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
-            "latency_p99_ms": round(percentile_of(latencies, 0.99), 2) if latencies else None}
+            "latency_p99_ms": round(percentile_of(latencies, 0.99), 2) if latencies else None,
+            "server_cpu_us_per_delivered_event": round(cpu * 1e6 / max(delivered, 1), 1),
+            "server_cpu_busy": round(cpu / elapsed, 2)}
 
 
 async def selective(url: str, pid: int, subscriptions: int, connections: int, writes: int) -> dict[str, Any]:
@@ -147,7 +151,8 @@ def main() -> None:
     sizes = (2_000, 10_000) if args.quick else (2_000, 100_000)
     result: dict[str, Any] = {"bus": "redis" if args.redis_url else "memory", "cores": os.cpu_count()}
     with running_server(*extra) as url:
-        result["broadcast"] = asyncio.run(broadcast(url, 200, 200 if not args.quick else 50, 0.005))
+        result["broadcast"] = asyncio.run(broadcast(url, running_server.last_pid, 200,
+                                                    200 if not args.quick else 50, 0.005))
     for size in sizes:
         with running_server(*extra) as url:
             pid = running_server.last_pid
