@@ -21,7 +21,13 @@ from storage.changes import Changes, RelationChange
 from storage.errors import ErrorCode, ParseError
 from storage.mongo.errors import UPDATE_SHAPE_ERRORS, is_missing_geo_index, translated
 from storage.mongo.filters import FilterBuilder, combine, split_near
-from storage.mongo.schemas import SCHEMA_COLLECTION, schema_document, schema_from_document, type_string
+from storage.mongo.schemas import (
+    SCHEMA_COLLECTION,
+    schema_document,
+    schema_from_document,
+    stored_clp,
+    type_string,
+)
 from storage.mongo.transform import Fields, decode_document, encode_document, mongo_key, mongo_path
 from storage.mongo.updates import (
     after_update,
@@ -114,7 +120,7 @@ class MongoAdapter:
                 except DuplicateKeyError:  # created meanwhile by another caller
                     current = await self.get_schema(class_name)
                     if current is None:
-                        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"schema of {class_name} vanished")
+                        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"schema of {class_name} vanished") from None
             for _ in range(_CAS_ATTEMPTS):
                 missing = merge_fields(current, fields)  # INCORRECT_TYPE if a field has another type
                 if not missing:
@@ -180,7 +186,7 @@ class MongoAdapter:
                 await self._create_index(class_name, fields, name, spec)
                 sets[f"_metadata.indexes.{name}"] = spec
             if clp is not None:
-                sets["_metadata.class_permissions"] = clp
+                sets["_metadata.class_permissions"] = stored_clp(clp)
             object_unsets: dict[str, str] = {}
             for name in delete_fields:
                 kind = current.fields.get(name)

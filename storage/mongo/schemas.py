@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from storage.schema import BASE_FIELDS, ClassSchema, default_fields, new_schema
+from storage.schema import BASE_FIELDS, OPEN_CLP, ClassSchema, default_fields, new_schema
 from storage.values import FieldType
 
 SCHEMA_COLLECTION = "_SCHEMA"
@@ -19,6 +19,9 @@ _TYPES_BY_NAME = {name: kind for kind, name in _TYPE_NAMES.items()} | {"map": "O
 # parse-server's emptyCLPS: a stored CLP lacking an operation grants it to nobody.
 _EMPTY_CLP: dict[str, Any] = {"find": {}, "count": {}, "get": {}, "create": {}, "update": {}, "delete": {},
                               "addField": {}, "protectedFields": {}}
+# This server lets everyone run an operation its CLP leaves out; written out, so Parse Server (which reads a
+# missing one as `{}`) and a later read here find the same permissions.
+_OPEN_OPERATIONS = {operation: entries for operation, entries in OPEN_CLP.items() if operation != "protectedFields"}
 
 
 def type_string(kind: FieldType) -> str:
@@ -57,11 +60,16 @@ def stored_fields(class_name: str, fields: Mapping[str, FieldType]) -> dict[str,
     return out
 
 
+def stored_clp(clp: Mapping[str, Any]) -> dict[str, Any]:
+    """A CLP as `_metadata.class_permissions` holds it: every operation present (see _OPEN_OPERATIONS)."""
+    return {**_OPEN_OPERATIONS, **clp}
+
+
 def schema_document(schema: ClassSchema) -> dict[str, Any]:
     document: dict[str, Any] = {"_id": schema.class_name, "objectId": "string", "updatedAt": "date",
                                 "createdAt": "date"}
     document.update(stored_fields(schema.class_name, {**default_fields(schema.class_name), **schema.fields}))
-    metadata: dict[str, Any] = {"class_permissions": schema.clp}
+    metadata: dict[str, Any] = {"class_permissions": stored_clp(schema.clp)}
     if schema.indexes:
         metadata["indexes"] = schema.indexes
     document["_metadata"] = metadata

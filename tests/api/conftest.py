@@ -1,7 +1,12 @@
-"""API tests drive the real ASGI app (real SQLite store, in-process bus) through httpx."""
+"""API tests drive the real ASGI app (real SQLite store, in-process bus) through httpx.
+
+`LIVEQUERY_TEST_STORE=mongodb` builds every app of these tests on a MongoDB database of the test's own instead
+(the session's SecantusDB, or the server in MONGODB_URI).
+"""
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
 
 import httpx
 import msgspec
@@ -9,6 +14,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
+from tests.storage.mongo_server import switched_database, switched_database_uri
 
 APP_ID = "test-app"
 MASTER_KEY = "test-master-key"
@@ -53,9 +59,16 @@ class ParseClient:
 
 def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
-                                  allow_client_class_creation=True)
+                                  allow_client_class_creation=True, database_uri=switched_database_uri(tmp_path))
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def test_store(tmp_path: Path) -> Iterator[None]:
+    """The store switch: under LIVEQUERY_TEST_STORE=mongodb, the test's database is dropped afterwards."""
+    with switched_database(tmp_path):
+        yield
 
 
 @pytest.fixture

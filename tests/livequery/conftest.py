@@ -1,10 +1,14 @@
-"""A real server (uvicorn over loopback) for the LiveQuery endpoint tests, and a Parse websocket client."""
+"""A real server (uvicorn over loopback) for the LiveQuery endpoint tests, and a Parse websocket client.
+
+`LIVEQUERY_TEST_STORE=mongodb` serves it from a MongoDB database of the test's own instead of SQLite.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
-from typing import Any, AsyncIterator
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
 
 import aiohttp
 import pytest
@@ -13,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from api.app import create_app
 from api.settings import Settings
+from tests.storage.mongo_server import switched_database, switched_database_uri
 
 APP_ID = "lq-app"
 MASTER_KEY = "lq-master"
@@ -86,9 +91,17 @@ class LiveClient:
 
 
 @pytest.fixture
-async def live_server(tmp_path: Any) -> AsyncIterator[LiveServer]:
+def test_store(tmp_path: Path) -> Iterator[None]:
+    """The store switch: under LIVEQUERY_TEST_STORE=mongodb, the test's database is dropped afterwards."""
+    with switched_database(tmp_path):
+        yield
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveServer]:
     settings = Settings(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
-                        allow_client_class_creation=True, port=_free_port())
+                        allow_client_class_creation=True, port=_free_port(),
+                        database_uri=switched_database_uri(tmp_path))
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio",
                             log_level="warning", lifespan="on")

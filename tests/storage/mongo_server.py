@@ -3,11 +3,13 @@ started on a free loopback port in a temporary directory, or the real server nam
 
 One server per session (`SHARED`, started on first use, stopped at exit); each test takes a database of its own
 (`fresh_database()`, or `fresh_database_uri()` from the contract suite's store factory), so tests never see each
-other's data.
+other's data. `LIVEQUERY_TEST_STORE=mongodb` switches the API and LiveQuery endpoint tests onto it too
+(`switched_database_uri`).
 """
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import socket
 import subprocess
@@ -123,6 +125,10 @@ class SharedServer:
             self._uri = os.environ.get("MONGODB_URI") or self._start()
         return self._uri
 
+    @property
+    def is_started(self) -> bool:
+        return self._uri is not None
+
     def fresh_database_uri(self) -> str:
         """A URI naming a database no test used before (left for the throwaway server to discard; on a real
         MONGODB_URI server, `database_uri` drops its own)."""
@@ -163,12 +169,16 @@ SECANTUS_GAPS = {
 }
 
 
-def skip_secantus_gap() -> None:
-    """Skip the running test if it is one of SECANTUS_GAPS and the server is SecantusDB."""
+def _current_test_name() -> str:
     current = os.environ.get("PYTEST_CURRENT_TEST", "")
-    name = current.split("::")[-1].split(" ")[0].split("[")[0]
-    if is_secantus() and name in SECANTUS_GAPS:
-        pytest.skip(SECANTUS_GAPS[name])
+    return current.split("::")[-1].split(" ")[0].split("[")[0]
+
+
+def skip_secantus_gap(gaps: dict[str, str] = SECANTUS_GAPS) -> None:
+    """Skip the running test if it is one of `gaps` and the server is SecantusDB."""
+    name = _current_test_name()
+    if is_secantus() and name in gaps:
+        pytest.skip(gaps[name])
 
 
 def fresh_database_uri() -> str:
@@ -190,3 +200,49 @@ def fresh_database() -> Iterator[str]:
 def is_secantus() -> bool:
     """Whether the tests run against SecantusDB (no MONGODB_URI), to skip what it lacks."""
     return not os.environ.get("MONGODB_URI")
+
+
+# --- the store switch of the API and LiveQuery endpoint tests ---------------------------------------------------
+
+TEST_STORE_VARIABLE = "LIVEQUERY_TEST_STORE"
+_TEST_STORES = ("sqlite", "mongodb")
+
+# API and endpoint tests SecantusDB cannot pass under the switch, by test function name (skipped only on
+# SecantusDB; with MONGODB_URI naming a real server they run).
+SECANTUS_SERVER_GAPS: dict[str, str] = {}
+
+
+def is_switched_to_mongodb() -> bool:
+    """Whether LIVEQUERY_TEST_STORE=mongodb asks the API and endpoint tests to serve from MongoDB (default: SQLite)."""
+    chosen = os.environ.get(TEST_STORE_VARIABLE, "sqlite").strip().lower() or "sqlite"
+    if chosen not in _TEST_STORES:
+        pytest.fail(f"{TEST_STORE_VARIABLE}={chosen!r}: use one of {', '.join(_TEST_STORES)}", pytrace=False)
+    return chosen == "mongodb"
+
+
+def _database_name(tmp_path: Path) -> str:
+    # named after the test's tmp_path: each test has its own, and the fixture that drops it finds it again
+    return "lq_api_" + hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16]
+
+
+def switched_database_uri(tmp_path: Path) -> str:
+    """The `database_uri` a server built for this test uses: under the switch, a database of the test's own on
+    the session's MongoDB server; otherwise "" (the default SQLite file in `tmp_path`)."""
+    if not is_switched_to_mongodb():
+        return ""
+    return with_database(SHARED.base_uri(), _database_name(tmp_path))
+
+
+@contextmanager
+def switched_database(tmp_path: Path) -> Iterator[None]:
+    """Around one API or endpoint test: under the switch, skip a known SecantusDB gap, and drop the test's
+    database afterwards."""
+    if not is_switched_to_mongodb():
+        yield
+        return
+    skip_secantus_gap(SECANTUS_SERVER_GAPS)
+    try:
+        yield
+    finally:
+        if SHARED.is_started:
+            drop_database(SHARED.base_uri(), _database_name(tmp_path))
