@@ -1,14 +1,9 @@
 """Fixtures for the end-to-end suite: the real `livequery serve` process and the real Parse JS SDK from npm.
 
 `e2e_server` starts a fresh server (SQLite in a temp folder, in-process bus) for each test that asks for it;
-its command line ends with `server_extra_args`. To run every JS file against more setups, parametrize that one
-fixture, e.g.:
-
-    @pytest.fixture(params=["memory-bus", "redis-bus"])
-    def server_extra_args(request):
-        if request.param == "memory-bus":
-            return []
-        return ["--redis-url", request.getfixturevalue("redis_server")]
+its command line ends with `server_extra_args`, which names a setup from `SERVER_SETUPS`: "memory-bus" (the
+default) or "redis-bus" (`--redis-url` of the session's real Redis, from tests/conftest.py). A test picks one
+by parametrizing that fixture indirectly (`indirect=["server_extra_args"]`), as test_js_sdk.py does.
 
 `e2e_node` checks node/npm and runs `npm ci` once if tests/e2e/node_modules is missing; it fails (never skips)
 when node or npm is missing.
@@ -123,10 +118,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+MEMORY_BUS = "memory-bus"
+REDIS_BUS = "redis-bus"
+SERVER_SETUPS = (MEMORY_BUS, REDIS_BUS)
+
+
 @pytest.fixture
-def server_extra_args() -> list[str]:
-    """Arguments appended to the `livequery serve` command line. Override or parametrize to vary the setup."""
-    return []
+def server_extra_args(request: pytest.FixtureRequest) -> list[str]:
+    """Arguments appended to the `livequery serve` command line, for the setup named by an indirect
+    parametrization (one of `SERVER_SETUPS`; "memory-bus" when not parametrized)."""
+    setup = getattr(request, "param", MEMORY_BUS)
+    if setup == MEMORY_BUS:
+        return []
+    if setup == REDIS_BUS:
+        return ["--redis-url", request.getfixturevalue("redis_server")]
+    raise ValueError(f"unknown e2e server setup {setup!r}; expected one of {SERVER_SETUPS}")
 
 
 @pytest.fixture
