@@ -301,6 +301,31 @@ describe('each subscriber sees what its session may read', () => {
     bobEvents.assertNoMore('bob saw an update of an object he can no longer read');
   });
 
+  test("protectedFields are left out of a subscriber's events; the exempted user gets them", T, async () => {
+    const Contact = uniqueClassName('Contact');
+    const schema = new Parse.Schema(Contact);
+    schema.addString('name');
+    schema.addString('phone');
+    const everyone = { '*': true };
+    schema.setCLP({
+      get: everyone, find: everyone, count: everyone, create: everyone, update: everyone, delete: everyone,
+      addField: everyone, protectedFields: { '*': ['phone'], [alice.user.id]: [] },
+    });
+    await schema.save();
+    const query = new Parse.Query(Contact);
+    const bobEvents = new Recorder(await subscribeOn(await liveClient(bob.token), query), 'bob');
+    const aliceEvents = new Recorder(await subscribeOn(await liveClient(alice.token), query), 'alice');
+    const contact = await new Parse.Object(Contact, { name: 'zed', phone: '555-0100' }).save(null, bob.as);
+    const seenByBob = await bobEvents.waitForEvent('create', contact.id);
+    assert.equal(seenByBob.object.get('name'), 'zed');
+    assert.equal(seenByBob.object.has('phone'), false, `a protected field reached bob: ${seenByBob.object.get('phone')}`);
+    assert.equal((await aliceEvents.waitForEvent('create', contact.id)).object.get('phone'), '555-0100');
+    await contact.save({ phone: '555-0199' }, bob.as);
+    const updated = await bobEvents.waitForEvent('update', contact.id);
+    assert.equal(updated.object.has('phone'), false, 'a protected field reached bob in an update');
+    assert.equal(updated.original?.has('phone'), false, "a protected field reached bob in an update's original");
+  });
+
   test('a role member subscribed with their session sees objects shared with the role', T, async () => {
     const Memo = uniqueClassName('Memo');
     const roleAcl = new Parse.ACL(alice.user);
