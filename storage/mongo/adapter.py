@@ -19,6 +19,7 @@ from pymongo.uri_parser import parse_uri
 from storage.adapter import Document, FindOptions
 from storage.changes import Changes, RelationChange
 from storage.errors import ErrorCode, ParseError
+from storage.mongo.aggregation import decode_row, translate_pipeline
 from storage.mongo.errors import UPDATE_SHAPE_ERRORS, is_missing_geo_index, translated
 from storage.mongo.filters import FilterBuilder, combine, split_near
 from storage.mongo.schemas import (
@@ -28,7 +29,16 @@ from storage.mongo.schemas import (
     stored_clp,
     type_string,
 )
-from storage.mongo.transform import Fields, decode_document, encode_document, mongo_key, mongo_path
+from storage.mongo.transform import (
+    Fields,
+    decode_document,
+    decode_interior,
+    decode_pointer,
+    decode_top,
+    encode_document,
+    mongo_key,
+    mongo_path,
+)
 from storage.mongo.updates import (
     after_update,
     needs_whole_document,
@@ -394,6 +404,38 @@ class MongoAdapter:
             await self._db[class_name].delete_many({})
             for name in _relation_fields(fields):
                 await self._db[join_collection(class_name, name)].delete_many({})
+
+    # --- aggregation (beyond the StorageAdapter protocol: `/aggregate` checks for these) --------------------
+    async def aggregate(self, class_name: str, pipeline: list[dict[str, Any]]) -> list[Document]:
+        """Run a pipeline of one-key stages written with REST field names (storage.mongo.aggregation) over the
+        class; rows in REST form. A pipeline MongoDB refuses is INVALID_QUERY, as in parse-server."""
+        with translated("aggregating"):
+            fields = await self._fields(class_name)
+            stages, grouped_by_pointer = translate_pipeline(class_name, pipeline, fields)
+            try:
+                rows = await (await self._db[class_name].aggregate(stages)).to_list(None)
+            except OperationFailure as exc:
+                raise ParseError(ErrorCode.INVALID_QUERY, f"aggregate failed: {exc}") from None
+        return [decode_row(class_name, row, fields, grouped_by_pointer) for row in rows]
+
+    async def distinct(self, class_name: str, field: str, where: Node) -> list[Any]:
+        """The distinct non-null values of `field` (a dotted path may reach into Objects) among the objects
+        matching `where`; an array field gives its elements, as MongoDB's `distinct` does."""
+        path = tuple(field.split("."))
+        with translated("reading distinct values"):
+            fields = await self._fields(class_name)
+            key = mongo_path(class_name, path, fields)
+            selector = await self._builder(class_name, fields).build(where)
+            try:
+                values = await self._db[class_name].distinct(key, selector)
+            except OperationFailure as exc:
+                raise ParseError(ErrorCode.INVALID_QUERY, f"distinct failed: {exc}") from None
+        if len(path) > 1:
+            return [decode_interior(value) for value in values if value is not None]
+        if key.startswith("_p_"):
+            return [decode_pointer(value) for value in values if value is not None]
+        kind = fields.get(field)
+        return [decode_top(value, kind) for value in values if value is not None]
 
     # --- relations ----------------------------------------------------------------------------------------
     async def relation_target(self, class_name: str, field: str) -> str | None:
