@@ -40,3 +40,13 @@ def hidden_fields(schema: ClassSchema | None, principal: Principal, document: di
 def validated_clp(raw: Any) -> dict[str, Any]:
     """Class-level permissions as the schemas API takes them; 107 for an unknown key or a bad entry."""
     return clp_rules.validate_clp(raw)
+
+
+def check_query_fields(schema: ClassSchema | None, principal: Principal, where: Node) -> None:
+    """119 for a query constraining a field the caller may not see: otherwise a hidden value could be guessed
+    one query at a time."""
+    if principal.is_master or schema is None:
+        return
+    hidden = clp_rules.protected_fields(schema.clp, schema.class_name, principal, None)
+    if hidden:
+        clp_rules.check_query_fields(where, hidden, schema.class_name)

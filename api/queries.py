@@ -103,6 +103,7 @@ class QueryService:
                            extra: Node | None) -> Node:
         """The query as the store runs it: CLP checked, sub-queries resolved, ACL read filter added."""
         pointer_rule = permissions.check_class_operation(schema, operation, principal)
+        permissions.check_query_fields(schema, principal, where)
         resolved = await self._resolve(principal, where)
         parts = [resolved, permissions.read_filter(principal), pointer_rule, extra]
         return conjoin(*(p for p in parts if p is not None))

@@ -40,11 +40,13 @@ class Router:
         self._routes.append((regex, {method: handler}))
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        # A specific route may define only some methods (`/classes/_Role` POST/PUT): the others fall through to
+        # the general route (`/classes/{className}`) registered after it.
         for regex, methods in self._routes:
+            handler = methods.get(method)
+            if handler is None:
+                continue
             found = regex.match(path)
             if found is not None:
-                handler = methods.get(method)
-                if handler is None:
-                    raise NoRoute(f"Cannot {method} {path}")
                 return handler, found.groupdict()
         raise NoRoute(f"Cannot {method} {path}")

@@ -197,3 +197,27 @@ async def test_without_the_flag_only_the_master_key_creates_classes(tmp_path) ->
             assert signup.status_code == 201
     finally:
         await application.state.services.stop()
+
+
+async def test_querying_a_protected_field_is_119_even_inside_or(client: ParseClient, people) -> None:
+    await client.request("POST", "/schemas/Profile", {"fields": {"phone": {"type": "String"}},
+                                                      "classLevelPermissions": {
+        "find": {"*": True}, "get": {"*": True}, "count": {"*": True}, "create": {"*": True},
+        "protectedFields": {"*": ["phone"]}}}, master=True)
+    await client.create("Profile", {"phone": "555"}, session=people["ann"]["sessionToken"])
+    for where in ({"phone": "555"}, {"$or": [{"phone": "555"}, {"x": 1}]}):
+        response = await client.request("GET", "/classes/Profile", params={"where": where, "count": 1},
+                                        session=people["bob"]["sessionToken"])
+        assert response.json() == {"code": 119, "error": "This user is not allowed to query phone on class Profile"}
+    assert len((await client.request("GET", "/classes/Profile", params={"where": {"phone": "555"}},
+                                     master=True)).json()["results"]) == 1
+
+
+async def test_roles_are_found_fetched_and_destroyed_through_classes_role(client: ParseClient) -> None:
+    created = await client.request("POST", "/classes/_Role", {"name": "Ops", "ACL": {"*": {"read": True}}},
+                                   master=True)
+    oid = created.json()["objectId"]
+    found = await client.request("GET", "/classes/_Role", params={"where": {"name": "Ops"}})
+    assert [r["objectId"] for r in found.json()["results"]] == [oid]
+    assert (await client.request("GET", f"/classes/_Role/{oid}")).json()["name"] == "Ops"
+    assert (await client.request("DELETE", f"/classes/_Role/{oid}", master=True)).json() == {}
