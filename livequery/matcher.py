@@ -14,9 +14,30 @@ from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from storage.errors import ErrorCode, ParseError
+from storage.geo import ring_contains
 from storage.query import (
-    All, And, Compare, Constraint, ContainedBy, Exists, Field, In, InQuery, Intersects, NearSphere, Node, Nor,
-    Or, Regex, RelatedTo, Select, WithinBox, WithinCenterSphere, WithinPolygon, compile_regex, translate_quoted
+    All,
+    And,
+    Compare,
+    Constraint,
+    ContainedBy,
+    Exists,
+    Field,
+    In,
+    InQuery,
+    Intersects,
+    NearSphere,
+    Node,
+    Nor,
+    Or,
+    Regex,
+    RelatedTo,
+    Select,
+    WithinBox,
+    WithinCenterSphere,
+    WithinPolygon,
+    compile_regex,
+    translate_quoted,
 )
 from storage.values import GeoPoint, Pointer, parse_date
 
@@ -366,7 +387,7 @@ def _geo(constraint: Constraint) -> Test:
             if x.__class__ is not dict or x.get("__type") != "Polygon":
                 return False
             ring = _polygon_ring(x.get("coordinates"))
-            return ring is not None and _in_polygon(lat, lng, ring)
+            return ring is not None and ring_contains(lat, lng, ring)
 
         return intersects
     if isinstance(constraint, NearSphere):
@@ -390,7 +411,7 @@ def _geo(constraint: Constraint) -> Test:
 
         def within_polygon(x: Any) -> bool:
             point = _point(x)
-            return point is not None and _in_polygon(point[0], point[1], ring)
+            return point is not None and ring_contains(point[0], point[1], ring)
 
         return within_polygon
     raise ParseError(ErrorCode.INVALID_QUERY, f"unsupported geo constraint: {type(constraint).__name__}")
@@ -441,20 +462,3 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
     return value.__class__ is int or value.__class__ is float
 
 
-def _in_polygon(lat: float, lng: float, ring: tuple[tuple[float, float], ...]) -> bool:
-    """Planar point-in-polygon on (lat, lng); points on an edge or vertex are inside (as MongoDB counts them)."""
-    inside = False
-    y1, x1 = ring[-1]
-    for y2, x2 in ring:
-        if _on_segment(lat, lng, y1, x1, y2, x2):
-            return True
-        if (y1 > lat) != (y2 > lat) and lng < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-        y1, x1 = y2, x2
-    return inside
-
-
-def _on_segment(y: float, x: float, y1: float, x1: float, y2: float, x2: float) -> bool:
-    if abs((x - x1) * (y2 - y1) - (y - y1) * (x2 - x1)) > 1e-12:
-        return False
-    return min(x1, x2) <= x <= max(x1, x2) and min(y1, y2) <= y <= max(y1, y2)

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from storage.geo import ring_contains
 from storage.query import compile_regex
 
 _CACHE_SIZE = 512
@@ -113,21 +114,7 @@ def contains_point(coordinates: Any, latitude: float, longitude: float) -> bool:
         ring = [(float(pair[0]), float(pair[1])) for pair in coordinates]
     except (TypeError, ValueError, IndexError, KeyError):
         return False
-    inside = False
-    y1, x1 = ring[-1]
-    for y2, x2 in ring:
-        if _on_segment(latitude, longitude, y1, x1, y2, x2):
-            return True
-        if (y1 > latitude) != (y2 > latitude) and longitude < x1 + (latitude - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-        y1, x1 = y2, x2
-    return inside
-
-
-def _on_segment(y: float, x: float, y1: float, x1: float, y2: float, x2: float) -> bool:
-    if abs((x - x1) * (y2 - y1) - (y - y1) * (x2 - x1)) > 1e-12:
-        return False
-    return min(x1, x2) <= x <= max(x1, x2) and min(y1, y2) <= y <= max(y1, y2)
+    return ring_contains(latitude, longitude, ring)
 
 
 def polygon_contains(coordinates: Any, latitude: Any, longitude: Any) -> int:
