@@ -9,9 +9,16 @@ _USER_SECRETS = ("password", "sessionToken", "authData")
 
 
 def to_rest(document: dict[str, Any], class_name: str, principal: Principal,
-            hidden: Iterable[str] = ()) -> dict[str, Any]:
-    """A copy of `document` fit for `principal`. Never mutates its input (events share one document)."""
+            hidden: Iterable[str] = (), files_url: str | None = None) -> dict[str, Any]:
+    """A copy of `document` fit for `principal`. Never mutates its input (events share one document).
+
+    A File stored by name only (as Parse Server stores them in MongoDB) gets its URL under `files_url`.
+    """
     out = {key: value for key, value in document.items() if not key.startswith("_")}
+    if files_url is not None:
+        for key, value in out.items():
+            if isinstance(value, dict) and value.get("__type") == "File" and "url" not in value:
+                out[key] = {**value, "url": f"{files_url}/{value.get('name')}"}
     for key in hidden:
         out.pop(key, None)
     if class_name == "_User":

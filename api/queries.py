@@ -28,6 +28,7 @@ class QueryService:
         self._settings = settings
         self._store = store
         self._schemas = schemas
+        self._files_url = f"{settings.server_url}/files/{settings.app_id}"
 
     async def find(self, principal: Principal, class_name: str, params: dict[str, Any],
                    extra: Node | None = None) -> dict[str, Any]:
@@ -113,7 +114,7 @@ class QueryService:
         keys = _list_param(params.get("keys"))
         exclude = _list_param(params.get("excludeKeys"))
         out = [project(to_rest(doc, schema.class_name, principal,
-                               permissions.hidden_fields(schema, principal, doc)), keys, exclude)
+                               permissions.hidden_fields(schema, principal, doc), self._files_url), keys, exclude)
                for doc in documents]
         include = _list_param(params.get("include")) or []
         if _truthy(params.get("includeAll")):
@@ -184,7 +185,8 @@ class QueryService:
                     continue
                 docs = await self.fetch(principal, class_name,
                                         Field(("objectId",), (In(tuple(sorted(ids))),)))
-                presented = [to_rest(d, class_name, principal, permissions.hidden_fields(target, principal, d))
+                presented = [to_rest(d, class_name, principal, permissions.hidden_fields(target, principal, d),
+                                     self._files_url)
                              for d in docs]
                 if subtree:
                     await self._include(principal, target, presented, subtree)

@@ -205,7 +205,7 @@ def protected_fields(clp: Mapping[str, Any] | None, class_name: str, principal: 
     if (class_name == "_User" and document is not None and principal.user_id is not None
             and document.get("objectId") == principal.user_id):
         return set()
-    groups = (clp or {}).get("protectedFields") or {}
+    groups = _with_defaults(class_name, (clp or {}).get("protectedFields") or {})
     lists: list[Iterable[str]] = []
     if PUBLIC in groups:
         lists.append(groups[PUBLIC])
@@ -222,6 +222,21 @@ def protected_fields(clp: Mapping[str, Any] | None, class_name: str, principal: 
     for names in lists[1:]:
         hidden.intersection_update(names)
     return hidden
+
+
+# Parse Server's `protectedFields` option, merged (as a union per group) into every stored CLP when a schema is
+# loaded: a `_User` CLP saved without it (from a dashboard, say) must still hide emails.
+DEFAULT_PROTECTED: dict[str, dict[str, list[str]]] = {"_User": {PUBLIC: ["email"]}}
+
+
+def _with_defaults(class_name: str, groups: Mapping[str, Any]) -> Mapping[str, Any]:
+    defaults = DEFAULT_PROTECTED.get(class_name)
+    if not defaults:
+        return groups
+    merged = dict(groups)
+    for group, names in defaults.items():
+        merged[group] = list(dict.fromkeys([*merged.get(group, []), *names]))
+    return merged
 
 
 def points_to_user(value: Any, user_id: str) -> bool:

@@ -59,8 +59,7 @@ async def purge(call: Call, s: Services) -> Reply:
 
 
 async def _stored_config(s: Services) -> dict[str, Any]:
-    if await s.schemas.get(_CONFIG_CLASS) is None:
-        return {}
+    # Parse Server keeps `_GlobalConfig` out of its schemas, so look for the object even without a schema
     found = await s.store.find(_CONFIG_CLASS, Field(("objectId",), (Compare("$eq", _CONFIG_ID),)))
     return found[0] if found else {}
 
@@ -88,7 +87,8 @@ async def put_config(call: Call, s: Services) -> Reply:
     flags = {**(stored.get("masterKeyOnly") or {}), **{k: bool(v) for k, v in master_only.items()}}
     flags = {k: v for k, v in flags.items() if k in params}
     if not stored:
-        await s.schemas.ensure(_CONFIG_CLASS, {})
+        if await s.schemas.get(_CONFIG_CLASS) is None:
+            await s.schemas.ensure(_CONFIG_CLASS, {})
         now = now_iso()
         await s.store.insert(_CONFIG_CLASS, {"objectId": _CONFIG_ID, "createdAt": now, "updatedAt": now,
                                               "params": params, "masterKeyOnly": flags})

@@ -262,9 +262,6 @@ async def test_a_session_parse_server_issued_stays_valid(raw: Any, database_uri:
         assert session["objectId"] == "s1alice" and session["user"] == ptr("_User", "u1alice")
 
 
-@pytest.mark.xfail(strict=True, reason="parse-server keeps `_GlobalConfig` (a volatile class) out of `_SCHEMA`; "
-                   "api/routes/system.py reads and writes the config only once the class has a schema, so the "
-                   "stored params read as {} and the first PUT collides with `_id` '1' (137): reported")
 async def test_the_config_parse_server_stored_is_read_and_updated(raw: Any, database_uri: str,
                                                                   tmp_path: Path) -> None:
     write_parse_server_app(raw)
@@ -276,10 +273,6 @@ async def test_the_config_parse_server_stored_is_read_and_updated(raw: Any, data
         assert raw["_GlobalConfig"].find_one({"_id": "1"})["params"] == {"greeting": "hi", "more": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="parse-server merges its `protectedFields` option (default "
-                   "{_User: {'*': ['email']}}) into every stored CLP when it loads a schema; this server only "
-                   "puts it into the CLP of a `_User` class it creates, so a stored `_User` CLP (one saved from "
-                   "the dashboard) shows emails: an auth/API matter, reported")
 async def test_emails_stay_hidden_when_the_user_class_has_stored_permissions(raw: Any, database_uri: str,
                                                                              tmp_path: Path) -> None:
     write_parse_server_app(raw)
