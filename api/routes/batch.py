@@ -1,6 +1,7 @@
 """`POST /batch`: several calls in one request, answered in request order."""
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from api.request import Call, Credentials
@@ -9,6 +10,8 @@ from storage.errors import ErrorCode, ParseError
 
 if TYPE_CHECKING:
     from api.services import Services
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 
@@ -53,6 +56,9 @@ async def _one(outer: Call, s: Services, item: Any, prefix: str) -> dict[str, An
         return {"success": reply.body}
     except ParseError as error:
         return {"error": {"code": error.code, "error": error.message}}
+    except Exception:  # one broken sub-request must not lose the others' results
+        log.exception("internal error in a batch sub-request")
+        return {"error": {"code": ErrorCode.INTERNAL_SERVER_ERROR, "error": "Internal server error."}}
 
 
 def register(router: Router) -> None:
