@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> None:
 
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
                 loop="auto", http="auto", ws="websockets-sansio", proxy_headers=False,
+                # permessage-deflate compresses every frame once per client: with it on, a fan-out event is
+                # re-encoded for each subscriber (a sixth of the server's CPU in benchmarks/fanout.py)
+                ws_per_message_deflate=False,
                 ws_ping_interval=settings.websocket_ping_seconds, ws_ping_timeout=settings.websocket_ping_seconds)
 
 

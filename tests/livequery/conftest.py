@@ -103,7 +103,7 @@ async def live_server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveSer
                         allow_client_class_creation=True, port=_free_port(),
                         database_uri=switched_database_uri(tmp_path))
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio",
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio", ws_per_message_deflate=False,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
