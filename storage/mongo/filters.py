@@ -156,6 +156,12 @@ class FilterBuilder:
             return {"$and": [{key: {"$type": "array"}},
                              {"$nor": [{key: {"$elemMatch": {"$nin": [value(v) for v in constraint.values]}}}]}]}
         if isinstance(constraint, Exists):
+            if key.startswith("_p_"):
+                # a null written before the field was known to be a Pointer is stored under its plain name
+                plain = key[len("_p_"):]
+                if constraint.present:
+                    return {"$or": [{key: {"$exists": True}}, {plain: {"$exists": True}}]}
+                return {key: {"$exists": False}, plain: {"$exists": False}}
             return {key: {"$exists": constraint.present}}
         if isinstance(constraint, Regex):
             if key.startswith("_p_"):  # a pointer is no string (its stored "Class$id" form is not for matching)
