@@ -40,7 +40,9 @@ async def mongo_filter(where: dict[str, Any], class_name: str = "GameScore") -> 
 async def test_pointer_equality_uses_the_p_key_and_class_dollar_id() -> None:
     assert await mongo_filter({"owner": ALICE}) == {"_p_owner": "_User$u1"}
     assert await mongo_filter({"owner": {"$in": [ALICE, None]}}) == {"_p_owner": {"$in": ["_User$u1", None]}}
-    assert await mongo_filter({"owner": {"$exists": False}}) == {"_p_owner": {"$exists": False}}
+    # a null written before `owner` was known as a Pointer sits under the plain name: both keys are checked
+    assert await mongo_filter({"owner": {"$exists": False}}) == {"_p_owner": {"$exists": False},
+                                                                "owner": {"$exists": False}}
 
 
 async def test_pointer_in_an_array_or_object_stays_a_pointer_object() -> None:
