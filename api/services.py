@@ -70,6 +70,8 @@ class Services:
             token = (original or document).get("sessionToken")
             if isinstance(token, str):
                 self.sessions.forget(token)
+                user = (original or document).get("user") or {}
+                await self.hub.refresh_sessions(user.get("objectId") if isinstance(user, dict) else None)
         elif class_name == "_User" and kind == "delete":
             self.sessions.forget_user(document["objectId"])
 

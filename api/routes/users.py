@@ -55,6 +55,7 @@ async def log_out(call: Call, s: Services) -> Reply:
     token = call.principal.session_token
     if token:
         await s.sessions.revoke(token)
+        await s.hub.refresh_sessions(call.principal.user_id)  # open LiveQuery sockets lose the user at once
     return Reply({})
 
 
@@ -98,6 +99,7 @@ async def update_user(call: Call, s: Services) -> Reply:
     if password is not None:  # a new password ends every other session of the user
         keep = principal.session_token if principal.user_id == object_id else None
         await s.sessions.revoke_user_sessions(object_id, keep_token=keep)
+        await s.hub.refresh_sessions(object_id)
     return Reply(update_response(after, changes))
 
 
@@ -107,6 +109,7 @@ async def delete_user(call: Call, s: Services) -> Reply:
         raise ParseError(ErrorCode.SESSION_MISSING, f"Cannot delete user {object_id}.")
     await s.objects.delete(call.principal, USER, object_id)
     await s.sessions.revoke_user_sessions(object_id)
+    await s.hub.refresh_sessions(object_id)
     return Reply({})
 
 

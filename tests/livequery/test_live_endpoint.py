@@ -150,3 +150,19 @@ async def test_health_counts_live_clients(live_server: LiveServer) -> None:
     health = await live_server.call("GET", "/health")
     assert health["status"] == "ok" and health["liveQueryClients"] == 1
     await client.close()
+
+
+async def test_after_log_out_an_open_socket_no_longer_receives_the_users_private_objects(
+        live_server: LiveServer) -> None:
+    ann = await live_server.sign_up("ann")
+    client = await live_server.client(sessionToken=ann["sessionToken"])
+    await client.receive()
+    await client.subscribe(1, "Note", {})
+    acl = {ann["objectId"]: {"read": True, "write": True}}
+    await live_server.call("POST", "/classes/Note", {"text": "before", "ACL": acl}, master=True)
+    assert (await client.receive())["object"]["text"] == "before"
+    await live_server.call("POST", "/logout", {}, session=ann["sessionToken"])
+    await live_server.call("POST", "/classes/Note", {"text": "after", "ACL": acl}, master=True)
+    await live_server.call("POST", "/classes/Note", {"text": "public"}, master=True)
+    assert (await client.receive())["object"]["text"] == "public"  # the private one never came
+    await client.close()
