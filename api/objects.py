@@ -137,7 +137,8 @@ class ObjectService:
     async def _published(self, class_name: str, kind: str, document: Document, original: Document | None) -> None:
         for hook in self._after_write:
             await hook(class_name, kind, document, original)
-        if self._live is None or class_name in self._live:
+        # auth classes always travel: other processes drop stale sessions and roles when they see them
+        if self._live is None or class_name in self._live or class_name in ("_Session", "_Role", "_User"):
             await self._bus.publish(ChangeEvent(class_name, kind, document, original))  # type: ignore[arg-type]
 
 

@@ -17,13 +17,14 @@ from auth.passwords import Passwords
 from auth.principal import Principal
 from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
-from livequery.bus import Bus, open_bus
+from livequery.bus import Bus, ChangeEvent, open_bus
 from storage.adapter import Document, StorageAdapter
 from storage.schema_cache import SchemaCache
 
 log = logging.getLogger(__name__)
 
 SCHEMA_REFRESH_SECONDS = 5.0
+AUTH_CLASSES = frozenset({"_Session", "_Role", "_User"})
 
 
 def open_store(uri: str) -> StorageAdapter:
@@ -62,18 +63,45 @@ class Services:
         return await self.sessions.resolve(token)
 
     async def _after_write(self, class_name: str, kind: str, document: Document, original: Document | None) -> None:
-        """Keep the auth caches true to what was just written."""
+        """Keep this process's auth caches true to what was just written (other processes: `_follow_auth`)."""
+        await self._forget_stale_auth(class_name, kind, document, original)
+
+    async def _forget_stale_auth(self, class_name: str, kind: str, document: Document,
+                                 original: Document | None) -> None:
         if class_name == "_Role":
             self.roles.invalidate_all()
             await self.hub.refresh_sessions()
         elif class_name == "_Session" and kind != "create":
-            token = (original or document).get("sessionToken")
+            session = original or document
+            user = session.get("user")
+            user_id = user.get("objectId") if isinstance(user, dict) else None
+            token = session.get("sessionToken")
             if isinstance(token, str):
                 self.sessions.forget(token)
-                user = (original or document).get("user") or {}
-                await self.hub.refresh_sessions(user.get("objectId") if isinstance(user, dict) else None)
+            elif user_id:  # "every session of this user" (password change, user deleted)
+                self.sessions.forget_user(user_id, keep_token=session.get("keepToken"))
+            await self.hub.refresh_sessions(user_id)
         elif class_name == "_User" and kind == "delete":
             self.sessions.forget_user(document["objectId"])
+            await self.hub.refresh_sessions(document["objectId"])
+
+    async def _follow_auth(self) -> None:
+        """Auth changes made by other server processes arrive on the bus: drop what they made stale here, so a
+        log-out anywhere ends private events on every process's open sockets."""
+        async with self.bus.subscribe() as events:
+            async for event in events:
+                if event.class_name in AUTH_CLASSES:
+                    try:
+                        await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
+                    except Exception:  # one bad event must not end the follower
+                        log.exception("applying an auth change from the bus failed")
+
+    async def sessions_revoked(self, user_id: str, keep_token: str | None = None) -> None:
+        """Tell every process that a user's sessions (but `keep_token`) were revoked."""
+        marker = {"user": {"__type": "Pointer", "className": "_User", "objectId": user_id}}
+        if keep_token:
+            marker["keepToken"] = keep_token
+        await self.bus.publish(ChangeEvent("_Session", "delete", marker))
 
     async def start(self) -> None:
         await self.store.open()
@@ -83,6 +111,8 @@ class Services:
         await self.schemas.all()
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
+        if self.settings.redis_url:
+            self._tasks.append(asyncio.create_task(self._follow_auth(), name="auth-follower"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))

@@ -8,7 +8,7 @@ from api.request import Call
 from api.router import Reply, Router
 from api.routes.classes import update_response
 from auth import users as user_rules
-from auth.principal import Principal
+from auth.principal import MASTER, Principal
 from auth.tokens import new_object_id
 from storage.errors import ErrorCode, ParseError
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from api.services import Services
 
 USER = "_User"
+SESSION = "_Session"
 
 
 async def _output(s: Services, document: dict[str, Any], viewer: Principal, token: str | None) -> dict[str, Any]:
@@ -54,8 +55,10 @@ async def log_in(call: Call, s: Services) -> Reply:
 async def log_out(call: Call, s: Services) -> Reply:
     token = call.principal.session_token
     if token:
+        found = await s.store.find(SESSION, user_rules._equals("sessionToken", token))
+        if found:  # through the write path, so every process's caches and open sockets learn of it
+            await s.objects.delete(MASTER, SESSION, found[0]["objectId"])
         await s.sessions.revoke(token)
-        await s.hub.refresh_sessions(call.principal.user_id)  # open LiveQuery sockets lose the user at once
     return Reply({})
 
 
@@ -100,6 +103,7 @@ async def update_user(call: Call, s: Services) -> Reply:
         keep = principal.session_token if principal.user_id == object_id else None
         await s.sessions.revoke_user_sessions(object_id, keep_token=keep)
         await s.hub.refresh_sessions(object_id)
+        await s.sessions_revoked(object_id, keep)
     return Reply(update_response(after, changes))
 
 

@@ -84,3 +84,36 @@ def test_redis_going_away_keeps_rest_serving_and_shows_in_health(redis_server_co
         assert _get(f"{url}/classes/Note")[1]["results"][0]["text"] == "during the outage"
         redis_server_control.start()
         assert _wait_for_health(url, True)["bus"]["connected"] is True
+
+
+async def _log_out_elsewhere(first: str, second: str) -> None:
+    headers = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async def call(base: str, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+            extra = {"X-Parse-Session-Token": token} if token else {}
+            async with http.post(f"{base}{path}", data=json.dumps(body), headers=extra) as reply:
+                assert reply.status < 300, await reply.text()
+                return await reply.json()
+
+        ann = await call(first, "/users", {"username": "ann", "password": "pw"})
+        socket_ = await connect(second.replace("http://", "ws://"), open_timeout=5)
+        await socket_.send(json.dumps({"op": "connect", "applicationId": APP_ID, "sessionToken": ann["sessionToken"]}))
+        await asyncio.wait_for(socket_.recv(), 5)
+        await socket_.send(json.dumps({"op": "subscribe", "requestId": 1, "query": {"className": "Note", "where": {}}}))
+        assert json.loads(await asyncio.wait_for(socket_.recv(), 5))["op"] == "subscribed"
+        acl = {ann["objectId"]: {"read": True, "write": True}}
+        await call(first, "/classes/Note", {"text": "before", "ACL": acl}, ann["sessionToken"])
+        assert json.loads(await asyncio.wait_for(socket_.recv(), 5))["object"]["text"] == "before"
+        await call(first, "/logout", {}, ann["sessionToken"])  # logged out through the OTHER process
+        await asyncio.sleep(0.3)
+        await call(first, "/classes/Note", {"text": "after"} | {"ACL": acl})
+        await call(first, "/classes/Note", {"text": "public"})
+        assert json.loads(await asyncio.wait_for(socket_.recv(), 5))["object"]["text"] == "public"
+        await socket_.close()
+
+
+def test_a_log_out_through_one_process_ends_private_events_on_the_others_sockets(redis_server: str,
+                                                                                   tmp_path: Path) -> None:
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
+    with running_server(*shared) as first, running_server(*shared) as second:
+        asyncio.run(asyncio.wait_for(_log_out_elsewhere(first, second), 30))
