@@ -33,9 +33,7 @@ class QueryService:
     async def find(self, principal: Principal, class_name: str, params: dict[str, Any],
                    extra: Node | None = None) -> dict[str, Any]:
         """`GET /classes/C`: `{"results": [...]}` plus `"count"` when asked."""
-        for key in params:
-            if key not in FIND_PARAMS:
-                raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid parameter for query: {key}")
+        _check_params(params, FIND_PARAMS)
         validate_class_name(class_name)
         self._check_readable_class(principal, class_name)
         schema = await self._schemas.get(class_name)
@@ -76,9 +74,7 @@ class QueryService:
 
     async def get(self, principal: Principal, class_name: str, object_id: str,
                   params: dict[str, Any]) -> dict[str, Any]:
-        for key in params:
-            if key not in GET_PARAMS:
-                raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid parameter for query: {key}")
+        _check_params(params, GET_PARAMS)
         validate_class_name(class_name)
         self._check_readable_class(principal, class_name)
         schema = await self._schemas.get(class_name)
@@ -194,6 +190,12 @@ class QueryService:
                     fetched[(class_name, item["objectId"])] = {"__type": "Object", "className": class_name, **item}
             for obj in objects:
                 obj[field] = _replace_pointers(obj.get(field), fetched)
+
+
+def _check_params(params: dict[str, Any], allowed: frozenset[str]) -> None:
+    for key in params:
+        if key not in allowed:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid parameter for query: {key}")
 
 
 def _json_param(raw: Any) -> Any:

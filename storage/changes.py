@@ -6,6 +6,7 @@ runs it inside its write transaction; the MongoDB store translates the same ops 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any, Union
 
 import msgspec
@@ -240,6 +241,20 @@ def apply_changes(document: dict[str, Any], changes: Changes) -> dict[str, Any]:
     for name, change in changes.relations.items():
         result[name] = {"__type": "Relation", "className": change.target_class}
     return result
+
+
+def updated_document(before: dict[str, Any], changes: Changes, updated_at: str,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What every store stores for an update (StorageAdapter.update): `changes` applied, `updatedAt` stamped, and
+    `extra` keys set outright (None removes the key)."""
+    after = apply_changes(before, changes)
+    after["updatedAt"] = updated_at
+    for key, value in (extra or {}).items():
+        if value is None:
+            after.pop(key, None)
+        else:
+            after[key] = value
+    return after
 
 
 def pointer_ids(pointers: list[Pointer]) -> tuple[str, ...]:

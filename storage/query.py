@@ -383,16 +383,19 @@ class _Parser:
             if isinstance(polygon, dict) and polygon.get("__type") == "Polygon":
                 coords = polygon.get("coordinates")
                 if not isinstance(coords, list):
-                    raise ParseError(ErrorCode.INVALID_JSON, "bad $geoWithin value; Polygon.coordinates should contain at least 3 values")
+                    raise ParseError(ErrorCode.INVALID_JSON,
+                                     "bad $geoWithin value; Polygon.coordinates should contain at least 3 values")
                 polygon = [{"__type": "GeoPoint", "latitude": c[0], "longitude": c[1]}
                            for c in coords if isinstance(c, list) and len(c) == 2]
             if not isinstance(polygon, list) or len(polygon) < 3:
-                raise ParseError(ErrorCode.INVALID_JSON, "bad $geoWithin value; $polygon should contain at least 3 GeoPoints")
+                raise ParseError(ErrorCode.INVALID_JSON,
+                                 "bad $geoWithin value; $polygon should contain at least 3 GeoPoints")
             return WithinPolygon(tuple(self.geopoint(p) for p in polygon))
         if isinstance(raw, dict) and "$centerSphere" in raw:
             sphere = raw["$centerSphere"]
             if not isinstance(sphere, list) or len(sphere) != 2:
-                raise ParseError(ErrorCode.INVALID_JSON, "bad $geoWithin value; $centerSphere should be an array of [center, distance]")
+                raise ParseError(ErrorCode.INVALID_JSON,
+                                 "bad $geoWithin value; $centerSphere should be an array of [center, distance]")
             radius = sphere[1]
             if not isinstance(radius, (int, float)) or isinstance(radius, bool) or radius < 0:
                 raise ParseError(ErrorCode.INVALID_JSON, "bad $geoWithin value; $centerSphere distance invalid")

@@ -147,7 +147,8 @@ def normalize(value: Any, *, top_level: bool = True) -> Any:
         if kind is None:
             for key in value:
                 if key.startswith("$") or "." in key:
-                    raise ParseError(ErrorCode.INVALID_NESTED_KEY, "Nested keys should not contain the '$' or '.' characters")
+                    raise ParseError(ErrorCode.INVALID_NESTED_KEY,
+                                     "Nested keys should not contain the '$' or '.' characters")
             return {k: normalize(v, top_level=False) for k, v in value.items()}
         if kind == "Date":
             return date_json(parse_date(value.get("iso")))
@@ -167,7 +168,8 @@ def normalize(value: Any, *, top_level: bool = True) -> Any:
                 out["url"] = value["url"]
             return out
         if kind == "Bytes":
-            b64 = _require_str(value.get("base64"), "Bytes", ErrorCode.INVALID_JSON) if value.get("base64") != "" else ""
+            raw = value.get("base64")
+            b64 = "" if raw == "" else _require_str(raw, "Bytes", ErrorCode.INVALID_JSON)
             try:
                 base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):

@@ -228,13 +228,7 @@ class FilterBuilder:
             if top_level and isinstance(value, dict) and value.get("__type") == "File" and kind is not None \
                     and kind.type == "File":
                 return value.get("name")
-            if isinstance(value, dict):
-                if "__type" in value:
-                    return encode_interior(value)
-                return {k: _encode_decoded(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [_encode_decoded(v) for v in value]
-            return value
+            return _encode_decoded(value)
 
         return encode
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from storage.changes import AddItems, Changes, Increment, RemoveItems, SetValue, Unset, apply_changes
+from storage.changes import AddItems, Changes, Increment, RemoveItems, SetValue, Unset, updated_document
 from storage.mongo.transform import (
     PERMISSION_KEYS,
     Fields,
@@ -91,13 +91,7 @@ def update_document(class_name: str, changes: Changes, fields: Fields, updated_a
 def after_update(class_name: str, before: dict[str, Any], changes: Changes, fields: Fields, updated_at: str,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The REST document after the update, exactly as a later read will return it."""
-    after = apply_changes(before, changes)
-    after["updatedAt"] = updated_at
-    for key, value in (extra or {}).items():
-        if value is None:
-            after.pop(key, None)
-        else:
-            after[key] = value
+    after = updated_document(before, changes, updated_at, extra)
     acl_op = changes.ops.get(("ACL",))
     if acl_op is not None and not any(key in (extra or {}) for key in PERMISSION_KEYS):
         if isinstance(acl_op, SetValue) and isinstance(acl_op.value, dict):

@@ -63,7 +63,8 @@ class SqliteAdapter:
             layout.create_store(writer)
             readers = [self._connect(read_only=True) for _ in range(self._reader_count)]
         except sqlite3.Error as exc:
-            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"cannot open SQLite database {self.path}: {exc}") from exc
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
+                             f"cannot open SQLite database {self.path}: {exc}") from exc
         return [writer, *readers]
 
     def _connect(self, read_only: bool = False) -> sqlite3.Connection:

@@ -115,7 +115,8 @@ def add_field_storage(conn: sqlite3.Connection, schema: ClassSchema, fields: Map
             clash = existing.get(name.lower())
             if clash is not None and clash != name:
                 raise ParseError(ErrorCode.INCORRECT_TYPE,
-                                 f"relation {name} conflicts with relation {clash}: names must differ in more than case")
+                                 f"relation {name} conflicts with relation {clash}: "
+                                 "names must differ in more than case")
             ensure_join_table(conn, schema.class_name, name)
         elif kind.type in INDEXED_TYPES and name != "objectId":
             conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{schema.class_name}${name}')} "

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from storage.adapter import Document, FindOptions
-from storage.changes import Changes, apply_changes
+from storage.changes import Changes, updated_document
 from storage.errors import ErrorCode, ParseError
 from storage.query import Node
 from storage.schema import default_fields
@@ -112,13 +112,7 @@ class ObjectStore:
         before = self._select_one(conn, class_name, object_id, where)
         if before is None:
             return None
-        after = apply_changes(before, changes)
-        after["updatedAt"] = updated_at
-        for key, value in (extra or {}).items():
-            if value is None:
-                after.pop(key, None)
-            else:
-                after[key] = value
+        after = updated_document(before, changes, updated_at, extra)
         conn.execute(f"UPDATE {quote(class_name)} SET doc = ? WHERE objectId = ?", (layout.encode(after), object_id))
         if changes.relations:
             self._apply_relations(conn, class_name, object_id, changes)
