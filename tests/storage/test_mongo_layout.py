@@ -292,10 +292,11 @@ async def test_field_options_use_parse_servers_fields_options(raw: Any, store: M
             "gone": {"required": True}}}})
     schema = await store.get_schema("Review")
     assert schema.to_json()["fields"]["stars"] == {"type": "Number", "required": True}
-    assert schema.to_json()["fields"]["status"] == {"type": "String", "defaultValue": "new"}
+    assert schema.to_json()["fields"]["status"] == {"type": "String", "required": False, "defaultValue": "new"}
     assert "gone" not in schema.options  # left behind by a deleted field
     await store.update_class("Review", add_fields={"title": FieldType("String")},
                              field_options={"title": FieldOptions(required=True), "stars": FieldOptions()})
     stored = raw["_SCHEMA"].find_one({"_id": "Review"})
     assert stored["title"] == "string"
-    assert stored["_metadata"]["fields_options"] == {"status": {"defaultValue": "new"}, "title": {"required": True}}
+    assert stored["_metadata"]["fields_options"] == {"status": {"required": False, "defaultValue": "new"},
+                                                     "title": {"required": True}}
