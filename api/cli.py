@@ -23,16 +23,15 @@ def _banner(settings: Settings) -> str:
     ])
 
 
-def _check_schema_file(path: str) -> None:
-    """A bad `--schema` file stops the server before it starts, with the file's problems (checks against the
-    stored classes happen at start-up)."""
-    from api.schema_import import load_schema_file
-    from storage.schema_file import SchemaFileError, read_schema_file
+def _check_schema_file(settings: Settings) -> None:
+    """A `--schema` file that cannot be imported stops the server before it starts, naming every problem."""
+    from api.schema_cli import check_schema_file
+    from storage.errors import ParseError
 
     try:
-        read_schema_file(load_schema_file(path))
-    except SchemaFileError as error:
-        print(f"livequery serve --schema {path}: {error.message}", file=sys.stderr)
+        check_schema_file(settings.schema_file, settings.resolved_database_uri())
+    except ParseError as error:
+        print(f"livequery serve --schema {settings.schema_file}: {error.message}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     settings = with_master_key(parse_settings(args[1:]))
     if settings.schema_file:
-        _check_schema_file(settings.schema_file)
+        _check_schema_file(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(_banner(settings), flush=True)
 

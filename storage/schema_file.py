@@ -171,8 +171,7 @@ def _read_field(class_name: str, name: Any, spec: Any, where: str,
 
 def _explain(spec: Mapping[str, Any], error: ParseError) -> str:
     if error.code == ErrorCode.INCORRECT_TYPE and error.message.startswith("invalid field type"):
-        known = ", ".join(sorted(kind for kind in _PUBLIC_TYPES))
-        return f"unknown type {spec.get('type')!r} (one of {known})"
+        return f"unknown type {spec.get('type')!r} (one of {', '.join(_PUBLIC_TYPES)})"
     return error.message
 
 

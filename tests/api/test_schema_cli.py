@@ -90,3 +90,15 @@ def test_serve_refuses_an_invalid_schema_file_before_starting(tmp_path: Path,
         cli.main(["serve", "--schema", str(bad), "--data-dir", str(tmp_path)])
     assert exited.value.code == 1
     assert "class Event, field when: type Pointer needs a class name" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_schema_file_that_conflicts_with_the_database(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    stored = tmp_path / "stored.json"
+    stored.write_text(json.dumps({"classes": [{"className": "Feedback", "fields": {"rating": {"type": "String"}}}]}))
+    assert livequery("schema", "import", str(stored), "--data-dir", str(tmp_path)).returncode == 0
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--schema", str(SEED_PAGES[0]), "--data-dir", str(tmp_path)])
+    assert exited.value.code == 1
+    assert "class Feedback, field rating: the database has it as String, the file says Number" in \
+        capsys.readouterr().err
