@@ -1,6 +1,7 @@
 """The shapes an upload arrives in, read into one `Upload`: credentials, declared type and a stream of bytes.
 
-- Raw bytes with `X-Parse-*` headers and any Content-Type (REST, the iOS/Android/PHP SDKs): streamed.
+- Raw bytes with `X-Parse-*` headers and any Content-Type (REST, the iOS/Android/PHP SDKs, the JS SDK 8's
+  Buffer and stream uploads, which send metadata and tags as JSON in `X-Parse-File-Metadata`/`-Tags`): streamed.
 - The JS SDK's JSON in a `text/plain` body: `{"base64", "_ContentType", "fileData": {metadata, tags},
   "_ApplicationId", "_SessionToken", ...}`, credentials inside (as Parse reads it when no header names the app).
 - `{"base64": ...}` as JSON with the credentials in headers.
@@ -46,10 +47,10 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
     length = _content_length(request)
     stream = request.stream().__aiter__()
     if credentials.app_id is not None and bare_type(declared) not in _JSON_TYPES:
-        return Upload(credentials, declared, stream, length)
+        return _raw(request, credentials, declared, stream, length)
     first = await _first_chunk(stream)
     if credentials.app_id is not None and not first.lstrip().startswith(b"{"):
-        return Upload(credentials, declared, _chained(first, stream), length)
+        return _raw(request, credentials, declared, _chained(first, stream), length)
     json_limit = 4 * ((max_bytes + 2) // 3) + _JSON_SLACK
     if length is not None and length > json_limit:
         raise FileTooLarge(max_bytes)
@@ -68,6 +69,17 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
     return Upload(credentials, content_type if isinstance(content_type, str) else declared,
                   _chained(data, _nothing()), len(data), _object(file_data.get("metadata")),
                   _object(file_data.get("tags")))
+
+
+def _raw(request: Request, credentials: Credentials, declared: str | None, chunks: AsyncIterator[bytes],
+         length: int | None) -> Upload:
+    headers = request.headers
+    return Upload(credentials, declared, chunks, length, _header_object(headers.get("x-parse-file-metadata")),
+                  _header_object(headers.get("x-parse-file-tags")))
+
+
+def _header_object(value: str | None) -> dict[str, Any]:
+    return _object(_decode_object(value.encode())) if value else {}
 
 
 def _content_length(request: Request) -> int | None:
