@@ -27,6 +27,11 @@ from storage.errors import ErrorCode, ParseError
 from storage.files import StoredFile
 
 ErrorResponder = Callable[[Exception, str], Response]
+
+
+class WrongApplication(Exception):
+    """A download URL naming another application id: 403, as Parse answers it."""
+
 _encode = msgspec.json.Encoder().encode
 
 
@@ -42,6 +47,8 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
     def failed(error: Exception, request: Request) -> Response:
         if isinstance(error, FileTooLarge):
             return json_reply({"code": error.code, "error": error.message}, 413)
+        if isinstance(error, WrongApplication):
+            return json_reply({"code": ErrorCode.OPERATION_FORBIDDEN, "error": "Invalid application ID."}, 403)
         response = respond_error(error, request.url.path)
         response.headers.update(cors)
         return response
@@ -74,26 +81,25 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
             return failed(error, request)
         return Response(b"", 200, dict(cors))
 
+    async def named_file(request: Request) -> StoredFile | None:
+        if not _same_app(request):
+            raise WrongApplication()
+        return await services_of(request).find(request.path_params["name"])
+
     async def download(request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=200, headers=dict(cors))
-        files = services_of(request)
         try:
-            if not _same_app(request):
-                return _invalid_app(json_reply)
-            found = await files.find(request.path_params["name"])
+            found = await named_file(request)
         except Exception as error:
             return failed(error, request)
         if found is None:
             return Response(b"File not found.", 404, dict(cors), media_type="text/plain")
-        return _file_response(request, files, found, cors)
+        return _file_response(request, services_of(request), found, cors)
 
     async def metadata(request: Request) -> Response:
-        files = services_of(request)
         try:
-            if not _same_app(request):
-                return _invalid_app(json_reply)
-            found = await files.find(request.path_params["name"])
+            found = await named_file(request)
         except Exception as error:
             return failed(error, request)
         return json_reply({"metadata": found.metadata} if found is not None else {})
@@ -116,10 +122,6 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
 def _same_app(request: Request) -> bool:
     expected: str = request.app.state.services.settings.app_id
     return hmac.compare_digest(request.path_params["app_id"].encode(), expected.encode())
-
-
-def _invalid_app(json_reply: Callable[..., Response]) -> Response:
-    return json_reply({"code": ErrorCode.OPERATION_FORBIDDEN, "error": "Invalid application ID."}, 403)
 
 
 def _file_response(request: Request, files: FileService, found: StoredFile, cors: Mapping[str, str]) -> Response:

@@ -134,6 +134,14 @@ async def test_a_base64_json_body_with_header_credentials_is_decoded(client: Par
     assert (await download(client, response.json()["url"])).content == data
 
 
+async def test_js_sdk_8_binary_uploads_carry_metadata_in_a_header(client: ParseClient, user: str) -> None:
+    headers = client.headers(session=user, **{"Content-Type": "application/pdf", "X-Parse-Upload-Mode": "stream",
+                                              "X-Parse-File-Metadata": '{"pages": 3}'})
+    response = await client.http.post("/parse/files/doc.pdf", content=b"%PDF-1.7", headers=headers)
+    meta = await client.http.get(f"/parse/files/{APP_ID}/metadata/{response.json()['name']}")
+    assert meta.json() == {"metadata": {"pages": 3}}
+
+
 async def test_a_json_file_that_is_not_an_upload_shape_is_stored_as_it_is(client: ParseClient, user: str) -> None:
     data = b'{"base64": "aGk=", "other": 1}'
     response = await upload(client, "data.json", data, "application/json", session=user)
