@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -27,12 +27,11 @@ from storage.errors import ErrorCode, ParseError
 from storage.files import StoredFile
 
 ErrorResponder = Callable[[Exception, str], Response]
+_encode = msgspec.json.Encoder().encode
 
 
 class WrongApplication(Exception):
     """A download URL naming another application id: 403, as Parse answers it."""
-
-_encode = msgspec.json.Encoder().encode
 
 
 def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, str]) -> list[Route]:
@@ -45,17 +44,18 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
         return Response(_encode(body), status, {**cors, **(headers or {})}, media_type="application/json")
 
     def failed(error: Exception, request: Request) -> Response:
+        if isinstance(error, ClientDisconnect):  # the uploader went away: nothing was stored, nobody to answer
+            return Response(b"", 400, dict(cors))
         if isinstance(error, FileTooLarge):
             return json_reply({"code": error.code, "error": error.message}, 413)
         if isinstance(error, WrongApplication):
             return json_reply({"code": ErrorCode.OPERATION_FORBIDDEN, "error": "Invalid application ID."}, 403)
-        response = respond_error(error, request.url.path)
-        response.headers.update(cors)
-        return response
+        return respond_error(error, request.url.path)  # CORS headers included
+
+    def preflight() -> Response:
+        return Response(status_code=200, headers=dict(cors))
 
     async def create(request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=200, headers=dict(cors))
         services = request.app.state.services
         files: FileService = services.files
         try:
@@ -70,7 +70,7 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
 
     async def delete(request: Request) -> Response:
         if request.method == "OPTIONS":
-            return Response(status_code=200, headers=dict(cors))
+            return preflight()
         services = request.app.state.services
         try:
             principal = await services.authenticator.principal(header_credentials(request.headers))
@@ -88,7 +88,7 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
 
     async def download(request: Request) -> Response:
         if request.method == "OPTIONS":
-            return Response(status_code=200, headers=dict(cors))
+            return preflight()
         try:
             found = await named_file(request)
         except Exception as error:
@@ -106,7 +106,7 @@ def files_routes(mount: str, respond_error: ErrorResponder, cors: Mapping[str, s
 
     async def unnamed(request: Request) -> Response:
         if request.method == "OPTIONS":
-            return Response(status_code=200, headers=dict(cors))
+            return preflight()
         return failed(ParseError(ErrorCode.INVALID_FILE_NAME, "Filename not provided."), request)
 
     base = mount + "/files"

@@ -208,3 +208,23 @@ async def test_file_hooks_see_deletes(service: FileService) -> None:
     await service.delete(MASTER, saved["name"])
     assert [(kind, file.name, file.url) for kind, file in hooks.calls] == [
         ("before_delete_file", saved["name"], saved["url"]), ("after_delete_file", saved["name"], saved["url"])]
+
+
+def test_flags_and_environment_set_the_upload_rules() -> None:
+    from api.services import upload_rules
+    from api.settings import parse_settings
+
+    settings = parse_settings(["--max-upload-size", "5mb", "--file-upload-public", "true",
+                               "--file-extensions", "^png$, ^jpe?g$"],
+                              environ={"LIVEQUERY_FILE_UPLOAD_AUTHENTICATED": "false"})
+    assert upload_rules(settings) == UploadRules(enable_for_public=True, enable_for_authenticated_user=False,
+                                                 file_extensions=("^png$", "^jpe?g$"), max_upload_bytes=5 * 1024 ** 2)
+    assert upload_rules(parse_settings([], environ={})) == UploadRules()
+
+
+def test_an_extension_pattern_that_does_not_compile_stops_the_server_at_start() -> None:
+    from api.services import upload_rules
+    from api.settings import parse_settings
+
+    with pytest.raises(ValueError, match="--file-extensions"):
+        upload_rules(parse_settings(["--file-extensions", "(unclosed"], environ={}))
