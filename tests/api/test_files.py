@@ -311,6 +311,16 @@ async def test_by_default_only_signed_in_users_and_the_master_key_upload(client:
     assert bad_session.json()["code"] == 209
 
 
+async def test_an_anonymous_auth_user_may_not_upload_by_default(client: ParseClient, user: str) -> None:
+    # anonymous log-in is not served here: the user gets Parse's anonymous authData from the master key instead
+    me = (await client.request("GET", "/users/me", session=user)).json()
+    linked = await client.request("PUT", f"/users/{me['objectId']}", {"authData": {"anonymous": {"id": "a1"}}},
+                                  master=True)
+    assert linked.status_code == 200, linked.text
+    refused = await upload(client, "a.txt", b"a", "text/plain", session=user)
+    assert refused.json() == {"code": 130, "error": "File upload by anonymous user is disabled."}
+
+
 async def test_upload_switches_open_to_public_and_close_to_users(tmp_path: Path) -> None:
     app, http = await app_client(tmp_path, file_upload_public=True, file_upload_authenticated=False)
     try:
