@@ -377,6 +377,17 @@ async def test_a_file_field_reads_back_with_the_servers_url_never_a_stored_one(t
         await app.state.services.stop()
 
 
+async def test_log_in_and_users_me_give_a_profile_picture_its_url(client: ParseClient, user: str) -> None:
+    saved = (await upload(client, "me.png", b"\x89PNG", "image/png", session=user)).json()
+    me = (await client.request("GET", "/users/me", session=user)).json()
+    picture = {"__type": "File", "name": saved["name"]}
+    assert (await client.request("PUT", f"/users/{me['objectId']}", {"picture": picture}, session=user)).is_success
+    expected = {**picture, "url": saved["url"]}
+    assert (await client.request("GET", "/users/me", session=user)).json()["picture"] == expected
+    logged_in = await client.request("POST", "/login", {"username": "ana", "password": "pw"})
+    assert logged_in.json()["picture"] == expected
+
+
 async def test_storage_failures_answer_without_server_paths(tmp_path: Path, app: Any, client: ParseClient,
                                                            user: str) -> None:
     if app.state.services.settings.database_uri:
