@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.files.http import files_routes
 from api.live import live_endpoint
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> Starlette:
             await services.stop()
 
     routes: list[Any] = [
+        *files_routes(mount, error_response, CORS_HEADERS),  # raw, streamed bodies: not the JSON path below
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
         WebSocketRoute("/{path:path}", live_endpoint),

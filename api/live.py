@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from api.output import with_file_urls
 from api.settings import Settings
 from auth import clp as clp_rules
 from auth.principal import Principal
@@ -13,6 +14,7 @@ from auth.sessions import SessionStore
 from livequery.connection import ConfiguredKeys
 from livequery.hub import Hub
 from storage.errors import ParseError
+from storage.schema import ClassSchema
 from storage.schema_cache import SchemaCache
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,24 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore) 
         return rule.user_id is not None and any(
             clp_rules.points_to_user(document.get(name), rule.user_id) for name in rule.fields)
 
+    file_fields_of: dict[str, tuple[ClassSchema, tuple[str, ...]]] = {}
+
+    def file_fields(schema: ClassSchema) -> tuple[str, ...]:
+        """The class's File fields, remembered per schema version (a class without any costs one lookup)."""
+        known = file_fields_of.get(schema.class_name)
+        if known is None or known[0] is not schema:
+            known = file_fields_of[schema.class_name] = (
+                schema, tuple(name for name, kind in schema.fields.items() if kind.type == "File"))
+        return known[1]
+
     def visible_fields(principal: Principal, class_name: str, document: dict[str, Any]) -> dict[str, Any]:
         schema = schemas.cached(class_name)
         if schema is None:
             return document
         hidden = clp_rules.protected_fields(schema.clp, class_name, principal, document)
-        return {k: v for k, v in document.items() if k not in hidden} if hidden else document
+        visible = {k: v for k, v in document.items() if k not in hidden} if hidden else document
+        files = file_fields(schema)
+        return with_file_urls(visible, settings.files_url, files) if files else visible
 
     keys = ConfiguredKeys(settings.app_id, master_key=settings.master_key, client_keys={
         "javascriptKey": settings.javascript_key or "", "restAPIKey": settings.rest_api_key or "",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from auth.principal import Principal
 from storage.required import is_delete
@@ -13,13 +14,11 @@ def to_rest(document: dict[str, Any], class_name: str, principal: Principal,
             hidden: Iterable[str] = (), files_url: str | None = None) -> dict[str, Any]:
     """A copy of `document` fit for `principal`. Never mutates its input (events share one document).
 
-    A File stored by name only (as Parse Server stores them in MongoDB) gets its URL under `files_url`.
+    Files get their URL under `files_url` (see `with_file_urls`).
     """
     out = {key: value for key, value in document.items() if not key.startswith("_")}
     if files_url is not None:
-        for key, value in out.items():
-            if isinstance(value, dict) and value.get("__type") == "File" and "url" not in value:
-                out[key] = {**value, "url": f"{files_url}/{value.get('name')}"}
+        out = with_file_urls(out, files_url, out)
     for key in hidden:
         out.pop(key, None)
     if class_name == "_User":
@@ -42,6 +41,22 @@ def set_by_server(document: dict[str, Any], sent: dict[str, Any]) -> dict[str, A
             if key not in _CREATE_ANSWERED and not key.startswith("_")
             and (key not in sent or is_delete(sent[key]))}
 
+def file_url(files_url: str, name: str) -> str:
+    return f"{files_url}/{quote(name, safe='')}"
+
+
+def with_file_urls(document: dict[str, Any], files_url: str, fields: Iterable[str]) -> dict[str, Any]:
+    """`document` with each File among `fields` given its URL under `files_url`, as Parse Server computes it on
+    every read: a stored or client-sent URL is never trusted (and `--public-url` may have changed since). Returns
+    `document` itself when it holds no File, else a copy."""
+    out = document
+    for key in fields:
+        value = document.get(key)
+        if isinstance(value, dict) and value.get("__type") == "File" and isinstance(value.get("name"), str):
+            if out is document:
+                out = dict(document)
+            out[key] = {"__type": "File", "name": value["name"], "url": file_url(files_url, value["name"])}
+    return out
 
 
 def project(document: dict[str, Any], keys: list[str] | None, exclude: list[str] | None) -> dict[str, Any]:

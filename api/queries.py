@@ -28,7 +28,7 @@ class QueryService:
         self._settings = settings
         self._store = store
         self._schemas = schemas
-        self._files_url = f"{settings.server_url}/files/{settings.app_id}"
+        self._files_url = settings.files_url
 
     async def find(self, principal: Principal, class_name: str, params: dict[str, Any],
                    extra: Node | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 from starlette.requests import Request
@@ -100,15 +100,8 @@ def _basic_auth(header: str | None, credentials: Credentials) -> None:
         credentials.master_key = credentials.master_key or secret
 
 
-async def call_from_request(request: Request, path: str, body_limit: int) -> Call:
-    headers = request.headers
-    method = request.method.upper()
-    raw = await read_body(request, body_limit) if method in ("POST", "PUT", "DELETE") else b""
-    body = decode_json_body(raw) if raw else {}
-    if not isinstance(body, dict):
-        if method == "POST" and path == "/batch":
-            raise ParseError(ErrorCode.INVALID_JSON, "requests must be an array")
-        raise ParseError(ErrorCode.INVALID_JSON, "body must be a JSON object")
+def header_credentials(headers: Mapping[str, str]) -> Credentials:
+    """Credentials sent as `X-Parse-*` headers or HTTP Basic auth."""
     credentials = Credentials(
         app_id=headers.get("x-parse-application-id"),
         master_key=headers.get("x-parse-master-key"),
@@ -118,6 +111,11 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
         installation_id=headers.get("x-parse-installation-id"),
     )
     _basic_auth(headers.get("authorization"), credentials)
+    return credentials
+
+
+def take_body_credentials(body: dict[str, Any], credentials: Credentials) -> None:
+    """The JS SDK's credentials inside the body (used when no header named the app); removed from `body`."""
     if credentials.app_id is None and "_ApplicationId" in body:
         credentials.app_id = _text(body.get("_ApplicationId"))
         credentials.master_key = _text(body.get("_MasterKey"))
@@ -127,6 +125,19 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
         credentials.installation_id = _text(body.get("_InstallationId"))
     for key in _BODY_CREDENTIALS:
         body.pop(key, None)
+
+
+async def call_from_request(request: Request, path: str, body_limit: int) -> Call:
+    headers = request.headers
+    method = request.method.upper()
+    raw = await read_body(request, body_limit) if method in ("POST", "PUT", "DELETE") else b""
+    body = decode_json_body(raw) if raw else {}
+    if not isinstance(body, dict):
+        if method == "POST" and path == "/batch":
+            raise ParseError(ErrorCode.INVALID_JSON, "requests must be an array")
+        raise ParseError(ErrorCode.INVALID_JSON, "body must be a JSON object")
+    credentials = header_credentials(headers)
+    take_body_credentials(body, credentials)
     override = body.get("_method")
     for key in _ALWAYS_DROPPED:
         body.pop(key, None)

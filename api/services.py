@@ -4,9 +4,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from api.authenticate import Authenticator
+from api.files.policy import UploadRules, check_patterns
+from api.files.service import FileService
 from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
@@ -20,6 +23,7 @@ from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, ChangeEvent, open_bus
 from storage.adapter import Document, StorageAdapter
+from storage.files import FilesAdapter
 from storage.schema_cache import SchemaCache
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,27 @@ def open_store(uri: str) -> StorageAdapter:
     raise ValueError(f"unsupported database URI: {uri!r} (use sqlite:///path.db or mongodb://...)")
 
 
+def open_files(settings: Settings, store: StorageAdapter) -> FilesAdapter:
+    """Where uploaded files live: GridFS in the MongoDB database (as Parse Server), else `<data-dir>/files/`."""
+    if settings.resolved_database_uri().startswith(("mongodb://", "mongodb+srv://")):
+        from storage.files.gridfs_bucket import GridFSFiles
+        from storage.mongo import MongoAdapter
+
+        if isinstance(store, MongoAdapter):
+            return GridFSFiles(store.database)
+    from storage.files.local import LocalFiles
+
+    return LocalFiles(Path(settings.data_dir) / "files")
+
+
+def upload_rules(settings: Settings) -> UploadRules:
+    check_patterns(settings.file_extensions)
+    return UploadRules(enable_for_public=settings.file_upload_public,
+                       enable_for_anonymous_user=settings.file_upload_anonymous,
+                       enable_for_authenticated_user=settings.file_upload_authenticated,
+                       file_extensions=settings.file_extensions, max_upload_bytes=settings.max_upload_size)
+
+
 class Services:
     """Everything a request handler may use, built once per server process."""
 
@@ -58,6 +83,8 @@ class Services:
         self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
         self.hub = build_hub(settings, self.schemas, self.sessions)
+        self.files = FileService(open_files(settings, self.store), upload_rules(settings), self.store,
+                                 settings.files_url)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
@@ -112,6 +139,7 @@ class Services:
         if self.settings.schema_file:
             await self.import_schema_file(self.settings.schema_file)
         await self.schemas.all()
+        await self.files.adapter.open()
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
         if self.settings.redis_url:
@@ -141,6 +169,7 @@ class Services:
                 await task
         self._tasks.clear()
         await self.bus.stop()
+        await self.files.adapter.close()
         await self.store.close()
 
     def health_details(self) -> dict[str, Any]:

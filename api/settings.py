@@ -5,8 +5,11 @@ import argparse
 import os
 import secrets
 from pathlib import Path
+from typing import Callable
 
 import msgspec
+
+from api.files.policy import DEFAULT_FILE_EXTENSIONS, parse_size
 
 
 class Settings(msgspec.Struct, frozen=True):
@@ -34,11 +37,22 @@ class Settings(msgspec.Struct, frozen=True):
     client_queue_frames: int = 1000
     seed_examples: bool = False
     schema_file: str = ""  # a schema file imported at start-up (`livequery schema import` semantics)
+    # files (Parse's maxUploadSize and fileUpload options, Parse 9 defaults)
+    max_upload_size: int = 20 * 1024 * 1024
+    file_upload_public: bool = False
+    file_upload_anonymous: bool = False
+    file_upload_authenticated: bool = True
+    file_extensions: tuple[str, ...] = DEFAULT_FILE_EXTENSIONS
 
     @property
     def server_url(self) -> str:
         base = self.public_url or f"http://{self.host}:{self.port}"
         return base.rstrip("/") + self.mount_path
+
+    @property
+    def files_url(self) -> str:
+        """Where files are served: `<server url>/files/<app id>/<name>`, as Parse Server's file adapters say."""
+        return f"{self.server_url}/files/{self.app_id}"
 
     def has_client_keys(self) -> bool:
         return any((self.javascript_key, self.rest_api_key, self.client_key))
@@ -47,7 +61,18 @@ class Settings(msgspec.Struct, frozen=True):
         return self.database_uri or f"sqlite:///{Path(self.data_dir) / 'livequery.db'}"
 
 
-_OPTIONS: list[tuple[str, str, type, str]] = [
+def _listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _yes(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"not true or false: {text!r}")
+    return lowered in ("1", "true", "yes", "on")
+
+
+_OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("host", "--host", str, "interface to listen on"),
     ("port", "--port", int, "TCP port"),
     ("mount_path", "--mount-path", str, "URL prefix of the Parse API"),
@@ -63,6 +88,13 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
     ("schema_file", "--schema", str, "a schema file (JSON) whose classes are created or updated at start-up"),
+    ("max_upload_size", "--max-upload-size", parse_size, "largest file upload, e.g. 20mb (default), 512kb"),
+    ("file_upload_public", "--file-upload-public", _yes, "true: anyone may upload files (default false)"),
+    ("file_upload_anonymous", "--file-upload-anonymous", _yes, "true: anonymous users may upload (default false)"),
+    ("file_upload_authenticated", "--file-upload-authenticated", _yes,
+     "false: signed-in users may not upload (default true)"),
+    ("file_extensions", "--file-extensions", str,
+     "comma-separated regexes an upload's extension must match, * = any (default: refuse html, svg, xml...)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
@@ -94,8 +126,9 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
         if raw is not None:
             values[name] = raw
     if isinstance(values.get("live_classes"), str):
-        listed = tuple(c.strip() for c in str(values["live_classes"]).split(",") if c.strip())
-        values["live_classes"] = listed or None
+        values["live_classes"] = _listed(str(values["live_classes"])) or None
+    if isinstance(values.get("file_extensions"), str):
+        values["file_extensions"] = _listed(str(values["file_extensions"]))
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
     return Settings(**values)  # type: ignore[arg-type]

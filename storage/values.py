@@ -86,7 +86,8 @@ def now_iso() -> str:
 def decode(value: Any) -> Any:
     """Parse JSON to comparable Python values: Date -> datetime, Pointer/Object -> Pointer, GeoPoint.
 
-    Other typed values (File, Bytes, Polygon, Relation) and plain objects stay dicts.
+    A File becomes its name-only dict (as a File field is stored). Other typed values (Bytes, Polygon,
+    Relation) and plain objects stay dicts.
     """
     if isinstance(value, dict):
         kind = value.get("__type")
@@ -96,6 +97,8 @@ def decode(value: Any) -> Any:
             return Pointer(value["className"], value["objectId"])
         if kind == "GeoPoint":
             return GeoPoint(float(value["latitude"]), float(value["longitude"]))
+        if kind == "File" and "url" in value:  # Files are equal by name, whatever URL a client sends along
+            return {"__type": "File", "name": value.get("name")}
         if kind is None:
             return {k: decode(v) for k, v in value.items()}
         return value
@@ -164,7 +167,8 @@ def normalize(value: Any, *, top_level: bool = True) -> Any:
         if kind == "File":
             name = _require_str(value.get("name"), "File name", ErrorCode.INVALID_FILE_NAME)
             out = {"__type": "File", "name": name}
-            if isinstance(value.get("url"), str):
+            # as Parse stores a File field: by name; its URL is the server's, computed on every read
+            if not top_level and isinstance(value.get("url"), str):
                 out["url"] = value["url"]
             return out
         if kind == "Bytes":

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from api import permissions
 from api.output import set_by_server
+from api.output import with_file_urls
 from api.request import Call
 from api.router import Reply, Router
 from api.routes.classes import update_response
@@ -23,7 +24,8 @@ SESSION = "_Session"
 async def _output(s: Services, document: dict[str, Any], viewer: Principal, token: str | None) -> dict[str, Any]:
     schema = await s.schemas.get(USER)
     hidden = permissions.hidden_fields(schema, viewer, document)
-    return user_rules.user_for_output(document, viewer, session_token=token, hidden=hidden)
+    shown = user_rules.user_for_output(document, viewer, session_token=token, hidden=hidden)
+    return with_file_urls(shown, s.settings.files_url, shown)  # e.g. a profile picture
 
 
 async def sign_up(call: Call, s: Services) -> Reply:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collation import Collation
 from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.uri_parser import parse_uri
@@ -86,6 +87,11 @@ class MongoAdapter:
     @property
     def database_name(self) -> str:
         return self._db.name
+
+    @property
+    def database(self) -> AsyncDatabase[dict[str, Any]]:
+        """The database, for neighbours that share this client (GridFS files)."""
+        return self._db
 
     async def open(self) -> None:
         with translated("connecting"):

@@ -1,11 +1,13 @@
 """The server takes over a database Parse Server wrote, as it is: the `_SCHEMA`, objects, pointers, ACLs, users
-with bcrypt hashes and roles are written here with pymongo in Parse Server's own layout, then read and used
-through the REST API.
+with bcrypt hashes, roles and GridFS files are written here with pymongo in Parse Server's own layout, then read
+and used through the REST API.
 
 Always on MongoDB (the session's SecantusDB, or the server in MONGODB_URI), whatever LIVEQUERY_TEST_STORE says.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
+import gridfs
 import httpx
 import pymongo
 import pytest
 
 from api.app import create_app
-from tests.api.conftest import ParseClient, make_settings
+from tests.api.conftest import APP_ID, ParseClient, make_settings
 from tests.storage.mongo_server import fresh_database
 
 CREATED = datetime(2021, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
@@ -280,3 +283,56 @@ async def test_emails_stay_hidden_when_the_user_class_has_stored_permissions(raw
     async with serving(database_uri, tmp_path) as client:
         [alice] = await client.find("_User", where={"username": "alice"})
         assert alice["username"] == "alice" and "email" not in alice
+
+
+# --- files: GridFS documents written as Parse Server's GridFSBucketAdapter writes them ----------------------------
+
+@pytest.fixture
+async def client(database_uri: str, tmp_path: Path) -> AsyncIterator[ParseClient]:
+    async with serving(database_uri, tmp_path) as parse_client:
+        yield parse_client
+
+
+def parse_server_upload(db: Any, name: str, data: bytes, metadata: dict[str, Any] | None = None) -> None:
+    """What GridFSBucketAdapter.createFile does: the default bucket, `openUploadStream(name, {metadata})`."""
+    gridfs.GridFSBucket(db).upload_from_stream(name, data, metadata=metadata or {})
+
+
+async def test_a_file_parse_server_stored_in_gridfs_downloads_through_our_url(raw: Any, client: ParseClient) -> None:
+    data = os.urandom(600_000)  # three GridFS chunks
+    name = "d41d8cd98f00b204e9800998ecf8427e_scan.pdf"
+    parse_server_upload(raw, name, data, {"owner": "u1"})
+    raw["Booking"].insert_one({"_id": "b1", "_created_at": datetime.now(UTC), "_updated_at": datetime.now(UTC),
+                               "document": name})
+    raw["_SCHEMA"].insert_one({"_id": "Booking", "objectId": "string", "updatedAt": "date", "createdAt": "date",
+                               "document": "file"})
+    booking = (await client.request("GET", "/classes/Booking/b1", master=True)).json()
+    url = booking["document"]["url"]
+    assert booking["document"]["name"] == name and url.endswith(f"/files/{APP_ID}/{name}")
+    got = await client.http.get(url.replace("http://127.0.0.1:1337", ""))
+    assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
+    assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
+    part = await client.http.get(url.replace("http://127.0.0.1:1337", ""), headers={"Range": "bytes=261000-261200"})
+    assert part.status_code == 206 and part.content == data[261000:261201]
+    meta = await client.http.get(f"/parse/files/{APP_ID}/metadata/{name}")
+    assert meta.json() == {"metadata": {"owner": "u1"}}
+
+
+async def test_the_newest_revision_of_a_name_is_served_as_parse_server_reads_it(raw: Any,
+                                                                                client: ParseClient) -> None:
+    parse_server_upload(raw, "same.txt", b"old")
+    parse_server_upload(raw, "same.txt", b"new")
+    assert (await client.http.get(f"/parse/files/{APP_ID}/same.txt")).content == b"new"
+    deleted = await client.http.delete("/parse/files/same.txt", headers=client.headers(master=True))
+    assert deleted.status_code == 200 and raw["fs.files"].count_documents({"filename": "same.txt"}) == 0
+
+
+async def test_a_file_uploaded_here_is_in_parse_servers_layout(raw: Any, client: ParseClient) -> None:
+    data = b"written here, read by Parse Server"
+    response = await client.http.post("/parse/files/note.txt", content=data,
+                                      headers=client.headers(master=True, **{"Content-Type": "text/plain"}))
+    name = response.json()["name"]
+    [document] = list(raw["fs.files"].find({"filename": name}))
+    assert document["length"] == len(data) and document["metadata"] == {}
+    assert isinstance(document["uploadDate"], datetime) and document["chunkSize"] == 255 * 1024
+    assert gridfs.GridFSBucket(raw).open_download_stream_by_name(name).read() == data

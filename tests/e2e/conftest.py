@@ -2,7 +2,8 @@
 
 `e2e_server` starts a fresh server (SQLite in a temp folder, in-process bus) for each test that asks for it;
 its command line ends with `server_extra_args`, which names a setup from `SERVER_SETUPS`: "memory-bus" (the
-default) or "redis-bus" (`--redis-url` of the session's real Redis, from tests/conftest.py). A test picks one
+default), "redis-bus" (`--redis-url` of the session's real Redis, from tests/conftest.py) or "mongodb" (a
+fresh database on the session's SecantusDB, or MONGODB_URI). A test picks one
 by parametrizing that fixture indirectly (`indirect=["server_extra_args"]`), as test_js_sdk.py does.
 
 `e2e_node` checks node/npm and runs `npm ci` once if tests/e2e/node_modules is missing; it fails (never skips)
@@ -120,19 +121,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 MEMORY_BUS = "memory-bus"
 REDIS_BUS = "redis-bus"
-SERVER_SETUPS = (MEMORY_BUS, REDIS_BUS)
+MONGODB = "mongodb"  # the MongoDB store (and GridFS files) on a fresh database of the session's SecantusDB
+SERVER_SETUPS = (MEMORY_BUS, REDIS_BUS, MONGODB)
 
 
 @pytest.fixture
-def server_extra_args(request: pytest.FixtureRequest) -> list[str]:
+def server_extra_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Arguments appended to the `livequery serve` command line, for the setup named by an indirect
     parametrization (one of `SERVER_SETUPS`; "memory-bus" when not parametrized)."""
     setup = getattr(request, "param", MEMORY_BUS)
     if setup == MEMORY_BUS:
-        return []
-    if setup == REDIS_BUS:
-        return ["--redis-url", request.getfixturevalue("redis_server")]
-    raise ValueError(f"unknown e2e server setup {setup!r}; expected one of {SERVER_SETUPS}")
+        yield []
+    elif setup == REDIS_BUS:
+        yield ["--redis-url", request.getfixturevalue("redis_server")]
+    elif setup == MONGODB:
+        from tests.storage.mongo_server import fresh_database
+
+        with fresh_database() as uri:  # dropped when the test ends
+            yield ["--database-uri", uri]
+    else:
+        raise ValueError(f"unknown e2e server setup {setup!r}; expected one of {SERVER_SETUPS}")
 
 
 @pytest.fixture

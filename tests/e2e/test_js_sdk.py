@@ -15,14 +15,18 @@ from typing import Any
 import pytest
 
 E2E_DIR = Path(__file__).resolve().parent
-MEMORY_BUS, REDIS_BUS = "memory-bus", "redis-bus"  # setups the `server_extra_args` fixture (conftest.py) knows
+# setups the `server_extra_args` fixture (conftest.py) knows
+MEMORY_BUS, REDIS_BUS, MONGODB = "memory-bus", "redis-bus", "mongodb"
 JS_TEST_FILES = sorted(E2E_DIR.glob("*.test.mjs"))
 # Only these also run through Redis: the bus matters to LiveQuery alone, and each run starts a server.
 REDIS_BUS_FILES = ("livequery.test.mjs",)
+# Only these also run on the MongoDB store: files live in GridFS there, not in the data folder.
+MONGODB_FILES = ("files.test.mjs",)
 JS_TEST_CASES = [
     *(pytest.param(path, MEMORY_BUS, id=path.name.removesuffix(".test.mjs")) for path in JS_TEST_FILES),
-    *(pytest.param(path, REDIS_BUS, id=f"{path.name.removesuffix('.test.mjs')}-{REDIS_BUS}")
-      for path in JS_TEST_FILES if path.name in REDIS_BUS_FILES),
+    *(pytest.param(path, setup, id=f"{path.name.removesuffix('.test.mjs')}-{setup}")
+      for setup, names in ((REDIS_BUS, REDIS_BUS_FILES), (MONGODB, MONGODB_FILES))
+      for path in JS_TEST_FILES if path.name in names),
 ]
 NODE_TEST_SECONDS = 180.0
 # pytest-timeout also counts fixture setup: the first test may run `npm ci` (conftest allows 300 s) first.
@@ -33,6 +37,7 @@ def test_the_suite_has_js_test_files() -> None:
     assert JS_TEST_FILES, f"no *.test.mjs files in {E2E_DIR}"
     names = {path.name for path in JS_TEST_FILES}
     assert set(REDIS_BUS_FILES) <= names, f"REDIS_BUS_FILES names missing files: {set(REDIS_BUS_FILES) - names}"
+    assert set(MONGODB_FILES) <= names, f"MONGODB_FILES names missing files: {set(MONGODB_FILES) - names}"
 
 
 @pytest.mark.timeout(PYTEST_TIMEOUT_SECONDS)
