@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from api import permissions
-from api.output import set_by_server
-from api.output import with_file_urls
+from api.output import set_by_server, with_file_urls
 from api.request import Call
 from api.router import Reply, Router
 from api.routes.classes import update_response
