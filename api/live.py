@@ -9,7 +9,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from api.settings import Settings
 from auth import clp as clp_rules
 from auth.principal import Principal
-from auth.sessions import SessionStore
+from auth.sessions import SessionStore, is_own_session
 from livequery.connection import ConfiguredKeys
 from livequery.hub import Hub
 from storage.errors import ParseError
@@ -26,7 +26,10 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore) 
             return None  # as Parse: a bad token is not refused, it just grants nothing
 
     def can_see(principal: Principal, class_name: str, document: dict[str, Any]) -> bool:
-        """The class's `find` permission, pointer permissions included (the ACL is checked by the hub)."""
+        """The class's `find` permission, pointer permissions included (the ACL is checked by the hub); a
+        `_Session` only to its own user, as on REST."""
+        if class_name == "_Session" and not is_own_session(principal, document):
+            return False
         schema = schemas.cached(class_name)
         if schema is None:
             return True

@@ -79,7 +79,7 @@ class Services:
             if isinstance(token, str):
                 self.sessions.forget(token)
             elif user_id:  # "every session of this user" (password change, user deleted)
-                self.sessions.forget_user(user_id, keep_token=session.get("keepToken"))
+                self.sessions.forget_user(user_id)  # a session kept is found valid again in the store
             await self.hub.refresh_sessions(user_id)
         elif class_name == "_User" and kind == "delete":
             self.sessions.forget_user(document["objectId"])
@@ -96,12 +96,11 @@ class Services:
                     except Exception:  # one bad event must not end the follower
                         log.exception("applying an auth change from the bus failed")
 
-    async def sessions_revoked(self, user_id: str, keep_token: str | None = None) -> None:
-        """Tell every process that a user's sessions (but `keep_token`) were revoked."""
+    async def sessions_revoked(self, user_id: str) -> None:
+        """Tell every process that sessions of a user were revoked. A notice: never delivered to LiveQuery
+        subscribers, and it names no session token (the ones kept are found valid in the store again)."""
         marker = {"user": {"__type": "Pointer", "className": "_User", "objectId": user_id}}
-        if keep_token:
-            marker["keepToken"] = keep_token
-        await self.bus.publish(ChangeEvent("_Session", "delete", marker))
+        await self.bus.publish(ChangeEvent("_Session", "delete", marker, notice=True))
 
     async def start(self) -> None:
         await self.store.open()

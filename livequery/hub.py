@@ -21,7 +21,6 @@ from livequery.connection import Add, Connection, KeyCheck, Remove, Send, Sessio
 from livequery.events import (
     WITH_ORIGINAL,
     classify,
-    default_audience,
     object_json,
     passes_watch,
     select_keys,
@@ -183,8 +182,8 @@ class Hub:
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
                  outbox_size: int = 1024, index: SubscriptionIndex | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
-        auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
-        authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
+        auth's CLP and protectedFields hooks (default: ACL only; internal fields and credentials are always
+        stripped, before `visible_fields` sees the object). Without `audience`, a custom
         `visible_fields` is called per subscriber and objects are shared per visible key set."""
         self.check_keys = check_keys
         self.resolve_session = resolve_session
@@ -192,10 +191,10 @@ class Hub:
         self.index = index if index is not None else SubscriptionIndex()
         self._can_see = can_see
         self._visible_fields: VisibleFields = strip_hidden
-        self._audience: Audience | None = default_audience
+        self._audience: Audience | None = _everyone
         if visible_fields is not None:  # applied after strip_hidden: internal fields never depend on a hook
             self._visible_fields = _after_strip(visible_fields)
-            self._audience = None if audience is None else _with_default_audience(audience)
+            self._audience = audience
         self._outbox_size = outbox_size
         self._clients: set[ClientHandle] = set()
         self._dispatching = False
@@ -230,8 +229,8 @@ class Hub:
     def dispatch(self, event: ChangeEvent) -> int:
         """Deliver one change event to every client it concerns; returns the number of frames queued."""
         self.events_seen += 1
-        if self.live_classes is not None and event.class_name not in self.live_classes:
-            return 0
+        if event.notice or (self.live_classes is not None and event.class_name not in self.live_classes):
+            return 0  # a notice is for the auth caches, never an object for subscribers
         try:
             current = event.object
             original = None if event.kind == "delete" else event.original
@@ -373,8 +372,5 @@ def _after_strip(visible_fields: VisibleFields) -> VisibleFields:
     return visible
 
 
-def _with_default_audience(audience: Audience) -> Audience:
-    def combined(principal: Principal, class_name: str, doc: Document) -> Hashable:
-        return default_audience(principal, class_name, doc), audience(principal, class_name, doc)
-
-    return combined
+def _everyone(principal: Principal, class_name: str, doc: Document) -> Hashable:
+    return 0  # strip_hidden shows every subscriber the same fields

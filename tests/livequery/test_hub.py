@@ -225,15 +225,31 @@ async def test_hidden_fields_never_leave_the_server(harness: Harness) -> None:
     assert event["object"]["ACL"] == {"*": {"read": True}}
 
 
-async def test_auth_data_goes_to_its_own_user_only(harness: Harness) -> None:
+async def test_auth_data_reaches_no_subscriber_not_even_its_own_user(harness: Harness) -> None:
     ann = await harness.client(sessionToken="t-ann")
-    bob = await harness.client(sessionToken="t-bob")
-    for socket in (ann, bob):
+    master = await harness.client(masterKey="mk")
+    for socket in (ann, master):
         await socket.subscribe({}, class_name="_User")
     await harness.publish("update", {"objectId": "ann", "username": "ann", "authData": {"x": {"id": "1"}}},
-                          {"objectId": "ann", "username": "a"}, class_name="_User")
-    assert "authData" in ann.events()[0]["object"]
-    assert "authData" not in bob.events()[0]["object"]
+                          {"objectId": "ann", "username": "a", "authData": {"x": {"id": "0"}}}, class_name="_User")
+    for socket in (ann, master):
+        [event] = socket.events()
+        assert event["object"]["username"] == "ann" and "authData" not in event["object"]
+        assert "authData" not in event["original"]
+
+
+async def test_a_bus_notice_is_never_delivered_whatever_it_carries(harness: Harness) -> None:
+    ann = await harness.client(sessionToken="t-ann")
+    master = await harness.client(masterKey="mk", sessionToken="t-bob")
+    for socket in (ann, master):
+        await socket.subscribe({}, class_name="_Session")
+    await harness.bus.publish(ChangeEvent("_Session", "delete", {"user": {"__type": "Pointer", "className": "_User",
+                                                                          "objectId": "ann"}}, notice=True))
+    harness.published += 1
+    await harness.publish("delete", {"objectId": "s1", "user": {"__type": "Pointer", "className": "_User",
+                                                                "objectId": "ann"}}, class_name="_Session")
+    for socket in (ann, master):
+        assert [event["object"]["objectId"] for event in socket.events()] == ["s1"], socket.frames()
 
 
 async def test_unsubscribe_stops_events_and_closing_frees_the_index(harness: Harness) -> None:
