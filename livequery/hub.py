@@ -17,7 +17,7 @@ import msgspec
 
 from auth.principal import Principal
 from livequery.bus import Bus, ChangeEvent
-from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver
+from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver, SubscribeCheck
 from livequery.events import (
     WITH_ORIGINAL,
     classify,
@@ -65,7 +65,7 @@ class ClientHandle:
         self._sending = False
         self._interrupted = False
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
-                                     prepare=hub.index.prepare, owner=self)
+                                     prepare=hub.index.prepare, owner=self, authorize=hub.authorize)
 
     @property
     def client_id(self) -> str | None:
@@ -180,12 +180,15 @@ class Hub:
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver,
                  live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
-                 outbox_size: int = 1024, index: SubscriptionIndex | None = None) -> None:
+                 outbox_size: int = 1024, index: SubscriptionIndex | None = None,
+                 authorize: SubscribeCheck | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields and credentials are always
         stripped, before `visible_fields` sees the object). Without `audience`, a custom
-        `visible_fields` is called per subscriber and objects are shared per visible key set."""
+        `visible_fields` is called per subscriber and objects are shared per visible key set. `authorize`:
+        auth's check of a subscription before it is accepted (class permissions, protected `where`/`watch`)."""
         self.check_keys = check_keys
+        self.authorize = authorize
         self.resolve_session = resolve_session
         self.live_classes = live_classes
         self.index = index if index is not None else SubscriptionIndex()
@@ -320,12 +323,19 @@ class _Fanout:
         if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
                                                                self.original):
             return
-        object_bytes = self.encoded(subscription, self.current, self.objects_now)
-        if kind in WITH_ORIGINAL and self.original is not None:
-            frame = event_frame(kind, subscription.ident, object_bytes,
-                                self.encoded(subscription, self.original, self.objects_before))
-        else:
+        shown, original = self.current, self.original if kind in WITH_ORIGINAL else None
+        if original is not None:
+            if kind == "enter" and not self.can_read(subscription, original, self.denied_before):
+                original = None  # it entered because they may now read it: the state before was not theirs to see
+            elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
+                shown = original  # it left because they may no longer read it: the last state they could see
+        object_bytes = self.encoded(subscription, shown,
+                                    self.objects_now if shown is self.current else self.objects_before)
+        if original is None:
             frame = event_frame(kind, subscription.ident, object_bytes)
+        else:
+            frame = event_frame(kind, subscription.ident, object_bytes,
+                                self.encoded(subscription, original, self.objects_before))
         owner.offer(frame)
         self.delivered += 1
 

@@ -200,11 +200,28 @@ async def test_an_acl_change_alone_makes_leave_and_enter(harness: Harness) -> No
     bob = await harness.client(sessionToken="t-bob")
     for socket in (ann, bob):
         await socket.subscribe({"room": "r1"})
-    await harness.publish("update", msg(acl=PRIVATE_TO_ANN), msg())
-    await harness.publish("update", msg(acl={"*": {"read": True}}), msg(acl=PRIVATE_TO_ANN))
+    await harness.publish("update", msg(acl=PRIVATE_TO_ANN, text="private"), msg(text="public"))
+    await harness.publish("update", msg(acl={"*": {"read": True}}, text="open again"),
+                          msg(acl=PRIVATE_TO_ANN, text="private meanwhile"))
     assert ann.ops() == ["update", "update"]
     assert bob.ops() == ["leave", "enter"]
-    assert bob.events()[0]["object"]["ACL"] == PRIVATE_TO_ANN  # leave carries the new state
+    left, entered = bob.events()
+    # the leave shows bob the last state he could read, never the one he lost access to
+    assert left["object"]["text"] == "public" and "ACL" not in left["object"]
+    assert left["original"]["text"] == "public"
+    # the enter has no `original`: the state before was not bob's to see
+    assert entered["object"]["text"] == "open again" and "original" not in entered
+    assert "private" not in json.dumps(bob.frames())
+
+
+async def test_a_query_enter_keeps_its_original_and_a_query_leave_its_new_state(harness: Harness) -> None:
+    bob = await harness.client(sessionToken="t-bob")
+    await bob.subscribe({"room": "r1"})
+    await harness.publish("update", msg(room="r2", text="moved"), msg(text="here"))
+    await harness.publish("update", msg(text="back"), msg(room="r2", text="moved"))
+    left, entered = bob.events()
+    assert (left["op"], left["object"]["text"], left["original"]["text"]) == ("leave", "moved", "here")
+    assert (entered["op"], entered["object"]["text"], entered["original"]["text"]) == ("enter", "back", "moved")
 
 
 async def test_an_empty_acl_is_master_only(harness: Harness) -> None:

@@ -8,7 +8,6 @@ import json
 
 from tests.livequery.conftest import LiveServer
 
-SYSTEM_CLASSES = ("_User", "_Session", "_Role", "_Installation")
 
 
 async def _fence(live_server: LiveServer) -> str:
@@ -40,8 +39,10 @@ async def test_a_subscriber_to_every_system_class_learns_nothing_of_another_user
     bob = await live_server.sign_up("bob")
     spy = await live_server.client(sessionToken=bob["sessionToken"])
     await spy.receive()
-    for request_id, class_name in enumerate((*SYSTEM_CLASSES, "Fence"), start=1):
+    for request_id, class_name in enumerate(("_User", "_Session", "_Role", "Fence"), start=1):
         assert (await spy.subscribe(request_id, class_name, {}))["op"] == "subscribed"
+    refused = await spy.subscribe(9, "_Installation", {})  # clients may not list installations, live or not
+    assert (refused["op"], refused["code"], refused["requestId"]) == ("error", 119, 9)
     ann_id, tokens = await _ann_lives_a_whole_life(live_server)
     frames = await spy.frames_before(await _fence(live_server))
     assert frames == []
@@ -87,3 +88,94 @@ async def test_a_password_change_tells_no_subscriber_about_the_kept_session(live
         assert await watcher.frames_before(fence) == []
         await watcher.close()
 
+
+
+async def _protect_secret(live_server: LiveServer, **clp: object) -> None:
+    await live_server.call("POST", "/schemas/Vault", {"fields": {"secret": {"type": "String"}},
+                                                      "classLevelPermissions": {
+        "find": {"*": True}, "get": {"*": True}, "create": {"*": True}, "update": {"*": True},
+        "protectedFields": {"*": ["secret"]}, **clp}}, master=True)
+
+
+async def test_a_where_or_watch_on_a_protected_field_is_refused_with_119(live_server: LiveServer) -> None:
+    await _protect_secret(live_server)
+    client = await live_server.client()
+    await client.receive()
+    for request_id, (where, extra) in enumerate([
+            ({"secret": {"$regex": "^s3"}}, {}),
+            ({"$or": [{"name": "a"}, {"secret": "x"}]}, {}),
+            ({}, {"query_extra": {"watch": ["secret"]}})], start=1):
+        refused = await client.subscribe(request_id, "Vault", where, **extra)
+        assert refused["op"] == "error" and refused["code"] == 119 and refused["requestId"] == request_id
+        assert refused["error"] == "This user is not allowed to query secret on class Vault"
+    assert (await client.subscribe(9, "Vault", {}))["op"] == "subscribed"
+    vault = await live_server.call("POST", "/classes/Vault", {"secret": "s3cr3t", "name": "v"})
+    event = await client.receive()
+    assert event["requestId"] == 9 and event["object"]["objectId"] == vault["objectId"]
+    assert "secret" not in event["object"]  # only the plain subscription got it, without the secret
+    master = await live_server.client(masterKey="lq-master")
+    await master.receive()
+    assert (await master.subscribe(1, "Vault", {"secret": {"$regex": "^s3"}}))["op"] == "subscribed"
+    for socket in (client, master):
+        await socket.close()
+
+
+async def test_class_level_find_permission_is_checked_at_subscribe(live_server: LiveServer) -> None:
+    await live_server.call("POST", "/schemas/Members", {"classLevelPermissions": {
+        "find": {"requiresAuthentication": True}, "create": {"*": True}}}, master=True)
+    await live_server.call("POST", "/schemas/Audit", {"classLevelPermissions": {"find": {}, "create": {"*": True}}},
+                           master=True)
+    bob = await live_server.sign_up("bob")
+    anonymous = await live_server.client()
+    signed_in = await live_server.client(sessionToken=bob["sessionToken"])
+    master = await live_server.client(masterKey="lq-master")
+    for socket in (anonymous, signed_in, master):
+        await socket.receive()
+    refused = await anonymous.subscribe(4, "Members", {})
+    assert (refused["op"], refused["code"], refused["requestId"]) == ("error", 101, 4)
+    assert (await signed_in.subscribe(4, "Members", {}))["op"] == "subscribed"
+    for socket in (anonymous, signed_in):
+        refused = await socket.subscribe(5, "Audit", {})
+        assert (refused["op"], refused["code"], refused["requestId"]) == ("error", 119, 5)
+    assert (await master.subscribe(5, "Audit", {}))["op"] == "subscribed"
+    for socket in (anonymous, signed_in, master):
+        await socket.close()
+
+
+async def test_acl_driven_enter_and_leave_show_only_states_the_subscriber_could_read(
+        live_server: LiveServer) -> None:
+    ann, bob = await live_server.sign_up("ann"), await live_server.sign_up("bob")
+    spy = await live_server.client(sessionToken=bob["sessionToken"])
+    await spy.receive()
+    await spy.subscribe(1, "Note", {"room": "r1"})
+    note = await live_server.call("POST", "/classes/Note", {"room": "r1", "text": "hello"},
+                                  session=ann["sessionToken"])
+    assert (await spy.receive())["op"] == "create"
+    path = f"/classes/Note/{note['objectId']}"
+    private = {ann["objectId"]: {"read": True, "write": True}}
+    await live_server.call("PUT", path, {"text": "private plans", "ACL": private}, session=ann["sessionToken"])
+    left = await spy.receive()
+    assert left["op"] == "leave" and left["object"]["text"] == "hello" and left["original"]["text"] == "hello"
+    await live_server.call("PUT", path, {"text": "more private plans"}, session=ann["sessionToken"])
+    await live_server.call("PUT", path, {"text": "public again", "ACL": {"*": {"read": True}}},
+                           session=ann["sessionToken"])
+    entered = await spy.receive()
+    assert entered["op"] == "enter" and entered["object"]["text"] == "public again" and "original" not in entered
+    assert "private" not in json.dumps([left, entered])
+    await spy.close()
+
+
+async def test_protected_fields_are_hidden_in_object_and_original(live_server: LiveServer) -> None:
+    await _protect_secret(live_server)
+    client = await live_server.client()
+    await client.receive()
+    await client.subscribe(1, "Vault", {"name": "v"})
+    vault = await live_server.call("POST", "/classes/Vault", {"secret": "one", "name": "v"})
+    await client.receive()
+    await live_server.call("PUT", f"/classes/Vault/{vault['objectId']}", {"secret": "two", "name": "w"})
+    left = await client.receive()
+    assert left["op"] == "leave" and "secret" not in left["object"] and "secret" not in left["original"]
+    await live_server.call("PUT", f"/classes/Vault/{vault['objectId']}", {"secret": "three", "name": "v"})
+    entered = await client.receive()
+    assert entered["op"] == "enter" and "secret" not in entered["object"] and "secret" not in entered["original"]
+    await client.close()
