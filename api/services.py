@@ -85,16 +85,11 @@ class Services:
             self.sessions.forget_user(document["objectId"])
             await self.hub.refresh_sessions(document["objectId"])
 
-    async def _follow_auth(self) -> None:
-        """Auth changes made by other server processes arrive on the bus: drop what they made stale here, so a
-        log-out anywhere ends private events on every process's open sockets."""
-        async with self.bus.subscribe() as events:
-            async for event in events:
-                if event.class_name in AUTH_CLASSES:
-                    try:
-                        await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
-                    except Exception:  # one bad event must not end the follower
-                        log.exception("applying an auth change from the bus failed")
+    async def _follow_auth(self, event: ChangeEvent) -> None:
+        """Auth changes made by other server processes arrive on the bus: drop what they made stale here before
+        the hub delivers the next event, so a log-out anywhere ends private events on every process's sockets."""
+        if event.class_name in AUTH_CLASSES:
+            await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
 
     async def sessions_revoked(self, user_id: str) -> None:
         """Tell every process that sessions of a user were revoked. A notice: never delivered to LiveQuery
@@ -109,9 +104,8 @@ class Services:
         await self.store.ensure_unique("_Role", "name")
         await self.schemas.all()
         await self.bus.start()
-        self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
-        if self.settings.redis_url:
-            self._tasks.append(asyncio.create_task(self._follow_auth(), name="auth-follower"))
+        follow = self._follow_auth if self.settings.redis_url else None  # one process: `_after_write` did it
+        self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))

@@ -41,6 +41,8 @@ it may only leave fields out, never change their values."""
 Audience = Callable[[Principal, str, Document], Hashable]
 """Equal audiences must get equal `VisibleFields` results: the object is encoded once per audience."""
 
+EventHook = Callable[[ChangeEvent], Awaitable[None]]
+
 TOO_SLOW = 4008
 
 
@@ -216,10 +218,16 @@ class Hub:
         self._clients.add(client)
         return client
 
-    async def run(self, bus: Bus) -> None:
-        """Consume the bus until cancelled."""
+    async def run(self, bus: Bus, *, first: EventHook | None = None) -> None:
+        """Consume the bus until cancelled. `first` sees each event before it is delivered (auth's upkeep after
+        another process's log-out or role change), so deliveries follow such a change from the next event on."""
         async with bus.subscribe() as events:
             async for event in events:
+                if first is not None:
+                    try:
+                        await first(event)
+                    except Exception:  # one bad event must not end the fan-out
+                        log.exception("live query: handling a %s %s event first failed", event.class_name, event.kind)
                 self.dispatch(event)
                 await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
 
