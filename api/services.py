@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_REFRESH_SECONDS = 5.0
 AUTH_CLASSES = frozenset({"_Session", "_Role", "_User"})
+SCHEMA_NOTICE = "_SCHEMA"
 
 
 def open_store(uri: str) -> StorageAdapter:
@@ -85,11 +86,24 @@ class Services:
             self.sessions.forget_user(document["objectId"])
             await self.hub.refresh_sessions(document["objectId"])
 
-    async def _follow_auth(self, event: ChangeEvent) -> None:
-        """Auth changes made by other server processes arrive on the bus: drop what they made stale here before
-        the hub delivers the next event, so a log-out anywhere ends private events on every process's sockets."""
+    async def _follow_peers(self, event: ChangeEvent) -> None:
+        """Auth and schema changes made by other server processes arrive on the bus: drop what they made stale
+        here before the hub delivers the next event, so a log-out or a new CLP anywhere applies to every
+        process's sockets from the next write on."""
         if event.class_name in AUTH_CLASSES:
             await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
+        elif event.class_name == SCHEMA_NOTICE and event.notice:
+            class_name = event.object.get("className")
+            if isinstance(class_name, str):  # the hub reads the cache only: renew it before it delivers
+                schema = await self.store.get_schema(class_name)
+                if schema is None:
+                    self.schemas.forget(class_name)
+                else:
+                    self.schemas.remember(schema)
+
+    async def schema_changed(self, class_name: str) -> None:
+        """Tell the other processes that a class's schema (its CLP, say) changed."""
+        await self.bus.publish(ChangeEvent(SCHEMA_NOTICE, "update", {"className": class_name}, notice=True))
 
     async def sessions_revoked(self, user_id: str) -> None:
         """Tell every process that sessions of a user were revoked. A notice: never delivered to LiveQuery
@@ -104,7 +118,7 @@ class Services:
         await self.store.ensure_unique("_Role", "name")
         await self.schemas.all()
         await self.bus.start()
-        follow = self._follow_auth if self.settings.redis_url else None  # one process: `_after_write` did it
+        follow = self._follow_peers if self.settings.redis_url else None  # one process: the writer did it
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
