@@ -61,6 +61,8 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("websocket_ping_seconds", "--websocket-ping-seconds", float,
+     "seconds between pings of LiveQuery sockets; one not answered within as long is closed (default 10)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",

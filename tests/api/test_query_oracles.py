@@ -23,7 +23,8 @@ async def people(client: ParseClient) -> dict[str, dict]:
 @pytest.fixture
 async def profiles(client: ParseClient, people: dict[str, dict]) -> None:
     """Profile.phone is protected from everyone but the master key; Guess is any class bob may write."""
-    await client.request("POST", "/schemas/Profile", {"fields": {"phone": {"type": "String"}}, "classLevelPermissions": {
+    await client.request("POST", "/schemas/Profile", {"fields": {"phone": {"type": "String"}},
+                                                      "classLevelPermissions": {
         "find": {"*": True}, "get": {"*": True}, "count": {"*": True}, "create": {"*": True},
         "protectedFields": {"*": ["phone"]}}}, master=True)
     for phone in ("555-0101", "555-0199"):
@@ -96,8 +97,8 @@ async def test_clients_can_neither_list_nor_delete_installations(client: ParseCl
                                   session=people["ann"]["sessionToken"])
     for path in ("/classes/_Installation", "/installations"):
         listed = await client.request("GET", path, session=people["bob"]["sessionToken"])
-        assert listed.status_code == 400 and listed.json() == {
-            "code": 119, "error": "Clients aren't allowed to perform the find operation on the installation collection."}
+        assert listed.status_code == 400 and listed.json() == {"code": 119, "error": (
+            "Clients aren't allowed to perform the find operation on the installation collection.")}
     fetched = await client.request("GET", f"/installations/{created['objectId']}")
     assert fetched.status_code == 200 and fetched.json()["installationId"] == "device-1"  # by id, as Parse
     deleted = await client.request("DELETE", f"/installations/{created['objectId']}",

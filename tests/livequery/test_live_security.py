@@ -179,3 +179,22 @@ async def test_protected_fields_are_hidden_in_object_and_original(live_server: L
     entered = await client.receive()
     assert entered["op"] == "enter" and "secret" not in entered["object"] and "secret" not in entered["original"]
     await client.close()
+
+
+async def test_a_role_change_ends_delivery_of_role_protected_objects_at_once(live_server: LiveServer) -> None:
+    bob = await live_server.sign_up("bob")
+    member = {"__type": "Pointer", "className": "_User", "objectId": bob["objectId"]}
+    role = await live_server.call("POST", "/roles", {"name": "Staff", "ACL": {"*": {"read": True}}, "users": {
+        "__op": "AddRelation", "objects": [member]}}, master=True)
+    client = await live_server.client(sessionToken=bob["sessionToken"])
+    await client.receive()
+    await client.subscribe(1, "Note", {})
+    staff_only = {"role:Staff": {"read": True}}
+    await live_server.call("POST", "/classes/Note", {"text": "for staff", "ACL": staff_only}, master=True)
+    assert (await client.receive())["object"]["text"] == "for staff"
+    await live_server.call("PUT", f"/roles/{role['objectId']}", {"users": {
+        "__op": "RemoveRelation", "objects": [member]}}, master=True)
+    await live_server.call("POST", "/classes/Note", {"text": "staff secret", "ACL": staff_only}, master=True)
+    fence = await live_server.call("POST", "/classes/Note", {"text": "public"}, master=True)
+    assert await client.frames_before(fence["objectId"]) == []
+    await client.close()
