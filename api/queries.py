@@ -198,7 +198,8 @@ class QueryService:
                 for item in presented:
                     fetched[(class_name, item["objectId"])] = {"__type": "Object", "className": class_name, **item}
             for obj in objects:
-                obj[field] = _replace_pointers(obj.get(field), fetched)
+                if field in obj:  # a field hidden from the caller stays absent
+                    obj[field] = _replace_pointers(obj[field], fetched)
 
 
 def _check_params(params: dict[str, Any], allowed: frozenset[str]) -> None:

@@ -106,3 +106,23 @@ async def test_clients_can_neither_list_nor_delete_installations(client: ParseCl
     assert deleted.status_code == 400 and deleted.json()["code"] == 119
     assert len((await client.request("GET", "/installations", master=True)).json()["results"]) == 1
     assert (await client.request("DELETE", f"/installations/{created['objectId']}", master=True)).status_code == 200
+
+
+async def test_include_and_keys_never_reach_a_protected_field(client: ParseClient, people) -> None:
+    ann, bob = people["ann"], people["bob"]
+    diary = await client.create("Diary", {"text": "dear diary"}, session=ann["sessionToken"])
+    await client.request("POST", "/schemas/Profile", {"fields": {"phone": {"type": "String"},
+                                                                 "diary": {"type": "Pointer", "targetClass": "Diary"}},
+                                                      "classLevelPermissions": {
+        "find": {"*": True}, "get": {"*": True}, "create": {"*": True},
+        "protectedFields": {"*": ["phone", "diary"]}}}, master=True)
+    await client.create("Profile", {"phone": "555", "name": "ann", "diary": ptr("Diary", diary["objectId"])},
+                        session=ann["sessionToken"])
+    for params in ({"include": "diary"}, {"keys": "phone,diary.text,name"}, {"include": "*"}):
+        response = await client.request("GET", "/classes/Profile", params=params, session=bob["sessionToken"])
+        assert response.status_code == 200, response.text
+        [profile] = response.json()["results"]
+        assert profile["name"] == "ann" and "phone" not in profile and "diary" not in profile, (params, sorted(profile))
+    [seen] = (await client.request("GET", "/classes/Profile", params={"include": "diary"}, master=True)).json()[
+        "results"]
+    assert seen["diary"]["text"] == "dear diary"
