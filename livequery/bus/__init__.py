@@ -17,8 +17,8 @@ class ChangeEvent(msgspec.Struct, frozen=True):
     """One successful write. `object` is the stored document after the write (for a delete: the deleted one);
     `original` the document before an update. `position` orders events from one publisher (see Bus).
 
-    `notice`: a message between server processes (an auth cache to drop), not a write; the hub never delivers it
-    to a subscriber, whatever it carries."""
+    `notice`: a message between server processes (sessions revoked, a schema changed), not a write; the hub never
+    delivers it to a subscriber, whatever it carries."""
 
     class_name: str
     kind: EventKind
