@@ -5,7 +5,15 @@ Each test ends with a fence: a public write the spy sees, so every frame sent be
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from api.live import build_hub
+from api.settings import Settings
+from auth.roles import RoleResolver
+from auth.sessions import SessionStore
+from livequery.bus import ChangeEvent
+from storage.schema_cache import SchemaCache
+from storage.sqlite import SqliteAdapter
 from tests.livequery.conftest import LiveServer
 
 
@@ -198,3 +206,29 @@ async def test_a_role_change_ends_delivery_of_role_protected_objects_at_once(liv
     fence = await live_server.call("POST", "/classes/Note", {"text": "public"}, master=True)
     assert await client.frames_before(fence["objectId"]) == []
     await client.close()
+
+
+async def test_a_user_email_stays_hidden_even_before_the_user_schema_is_cached(tmp_path: Path) -> None:
+    """The hub reads schemas from the cache only; with none cached, the default rules still hide emails."""
+    store = SqliteAdapter(str(tmp_path / "empty.db"))
+    await store.open()
+    try:
+        schemas = SchemaCache(store)
+        hub = build_hub(Settings(app_id="app", master_key="mk"), schemas, SessionStore(store, RoleResolver(store)))
+        assert schemas.cached("_User") is None
+        handle = hub.connect(_never_sent)
+        await handle.receive(json.dumps({"op": "connect", "applicationId": "app"}))
+        await handle.receive(json.dumps({"op": "subscribe", "requestId": 1,
+                                         "query": {"className": "_User", "where": {}}}))
+        hub.dispatch(ChangeEvent("_User", "create", {"objectId": "u1", "username": "ann", "email": "a@x.io",
+                                                     "_rperm": ["*"], "ACL": {"*": {"read": True}}}))
+        frames = [json.loads(handle.outbox.get_nowait()) for _ in range(handle.outbox.qsize())]
+        [event] = [frame for frame in frames if frame["op"] == "create"]
+        assert event["object"]["username"] == "ann" and "email" not in event["object"]
+        handle.close()
+    finally:
+        await store.close()
+
+
+async def _never_sent(frame: bytes) -> None:
+    raise AssertionError("the outbox is read directly")
