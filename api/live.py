@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from api import permissions
 from api.output import with_file_urls
 from api.settings import Settings
 from auth import clp as clp_rules
 from auth.principal import Principal
-from auth.sessions import SessionStore
+from auth.sessions import SessionStore, is_own_session
 from livequery.connection import ConfiguredKeys
 from livequery.hub import Hub
 from storage.errors import ParseError
+from storage.query import parse_where
 from storage.schema import ClassSchema
 from storage.schema_cache import SchemaCache
 
@@ -28,7 +31,10 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore) 
             return None  # as Parse: a bad token is not refused, it just grants nothing
 
     def can_see(principal: Principal, class_name: str, document: dict[str, Any]) -> bool:
-        """The class's `find` permission, pointer permissions included (the ACL is checked by the hub)."""
+        """The class's `find` permission, pointer permissions included (the ACL is checked by the hub); a
+        `_Session` only to its own user, as on REST."""
+        if class_name == "_Session" and not is_own_session(principal, document):
+            return False
         schema = schemas.cached(class_name)
         if schema is None:
             return True
@@ -52,20 +58,32 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore) 
         return known[1]
 
     def visible_fields(principal: Principal, class_name: str, document: dict[str, Any]) -> dict[str, Any]:
-        schema = schemas.cached(class_name)
-        if schema is None:
-            return document
-        hidden = clp_rules.protected_fields(schema.clp, class_name, principal, document)
+        schema = schemas.cached(class_name)  # none cached yet: the default rules (a `_User` email) still hold
+        hidden = clp_rules.protected_fields(schema.clp if schema is not None else None, class_name, principal,
+                                            document)
         visible = {k: v for k, v in document.items() if k not in hidden} if hidden else document
+        if schema is None:
+            return visible
         files = file_fields(schema)
         return with_file_urls(visible, settings.files_url, files) if files else visible
+
+    def authorize(principal: Principal, class_name: str, where: Mapping[str, Any] | None,
+                  watch: tuple[str, ...] | None) -> None:
+        """A subscription is a standing `find`: refused as REST refuses the same find (101/119), and its `where`
+        and `watch` may read only the keys a REST query may."""
+        permissions.check_system_class(principal, class_name, "find")
+        schema = schemas.cached(class_name)
+        permissions.check_class_operation(schema, "find", principal)
+        permissions.check_query_fields(schema, principal, parse_where(where or {}))
+        if watch:
+            permissions.check_readable_keys(schema, principal, (name.split(".")[0] for name in watch))
 
     keys = ConfiguredKeys(settings.app_id, master_key=settings.master_key, client_keys={
         "javascriptKey": settings.javascript_key or "", "restAPIKey": settings.rest_api_key or "",
         "clientKey": settings.client_key or ""})
     live = None if settings.live_classes is None else frozenset(settings.live_classes)
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
-               visible_fields=visible_fields, outbox_size=settings.client_queue_frames)
+               visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:

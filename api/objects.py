@@ -18,8 +18,6 @@ from storage.schema_cache import SchemaCache
 from storage.values import now_iso
 
 _SERVER_FIELDS = ("createdAt", "updatedAt")
-MASTER_ONLY_CLASSES = frozenset({"_Idempotency", "_PushStatus", "_JobStatus", "_JobSchedule", "_Hooks",
-                                 "_GlobalConfig", "_Audience"})
 
 WriteHook = Callable[[str, str, Document, Document | None], Awaitable[None]]
 
@@ -102,6 +100,7 @@ class ObjectService:
     # --- delete -------------------------------------------------------------------------------------------
     async def delete(self, principal: Principal, class_name: str, object_id: str) -> Document:
         validate_class_name(class_name)
+        permissions.check_system_class(principal, class_name, "delete")
         self.check_class_access(principal, class_name)
         schema = await self._schemas.get(class_name)
         if schema is None:
@@ -115,9 +114,7 @@ class ObjectService:
 
     # --- shared -------------------------------------------------------------------------------------------
     def check_class_access(self, principal: Principal, class_name: str) -> None:
-        if class_name in MASTER_ONLY_CLASSES and not principal.is_master:
-            raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
-                             f"Clients aren't allowed to perform the write operation on the {class_name} collection.")
+        permissions.check_system_class(principal, class_name, "write")
         if principal.is_read_only_master:
             raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
                              "read-only masterKey isn't allowed to perform the write operation.")

@@ -1,13 +1,35 @@
 """The API's one door to the `auth` rules: ACL filters, class-level permissions, protected fields."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from auth import acl as acl_rules
 from auth import clp as clp_rules
 from auth.principal import Principal
+from storage.errors import ErrorCode, ParseError
 from storage.query import Node
 from storage.schema import ClassSchema
+
+MATCH_NOTHING: Node = clp_rules.MATCH_NOTHING
+
+
+# Parse's `enforceRoleSecurity`: classes only the master key may use, and what clients may not do to installations
+# (an installation is found by its id, never listed; only the master key deletes one).
+MASTER_ONLY_CLASSES = frozenset({"_Idempotency", "_PushStatus", "_JobStatus", "_JobSchedule", "_Hooks",
+                                 "_GlobalConfig", "_Audience"})
+INSTALLATION_MASTER_ONLY = frozenset({"find", "delete"})
+
+
+def check_system_class(principal: Principal, class_name: str, operation: str) -> None:
+    """119 when a client may not run `operation` (`find`, `get`, `write`, `delete`) on a system class."""
+    if principal.is_master:
+        return
+    if class_name in MASTER_ONLY_CLASSES:
+        raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                         f"Clients aren't allowed to perform the {operation} operation on the {class_name} collection.")
+    if class_name == "_Installation" and operation in INSTALLATION_MASTER_ONLY:
+        raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                         f"Clients aren't allowed to perform the {operation} operation on the installation collection.")
 
 
 def read_filter(principal: Principal) -> Node | None:
@@ -43,10 +65,12 @@ def validated_clp(raw: Any) -> dict[str, Any]:
 
 
 def check_query_fields(schema: ClassSchema | None, principal: Principal, where: Node) -> None:
-    """119 for a query constraining a field the caller may not see: otherwise a hidden value could be guessed
-    one query at a time."""
-    if principal.is_master or schema is None:
-        return
-    hidden = clp_rules.protected_fields(schema.clp, schema.class_name, principal, None)
-    if hidden:
-        clp_rules.check_query_fields(where, hidden, schema.class_name)
+    """119 for a query constraining a field the caller may not see (auth's `check_readable_keys`)."""
+    if schema is not None:
+        clp_rules.check_query_fields(schema.clp, schema.class_name, principal, where)
+
+
+def check_readable_keys(schema: ClassSchema | None, principal: Principal, keys: Iterable[str]) -> None:
+    """119 for an `order`, `$select`, `$relatedTo` or `watch` key the caller may not see."""
+    if schema is not None:
+        clp_rules.check_readable_keys(schema.clp, schema.class_name, principal, keys)

@@ -9,7 +9,7 @@ from api.settings import Settings
 from auth.principal import Principal
 from storage.adapter import Document, FindOptions, SortKey, StorageAdapter
 from storage.errors import ErrorCode, ParseError
-from storage.query import (And, Compare, Field, In, InQuery, Node, Nor, Or, Select, conjoin,
+from storage.query import (And, Compare, Field, In, InQuery, Node, Nor, Or, RelatedTo, Select, conjoin,
                            parse_where)
 from storage.schema import ClassSchema, validate_class_name
 from storage.schema_cache import SchemaCache
@@ -19,8 +19,6 @@ FIND_PARAMS = frozenset({"where", "order", "limit", "skip", "keys", "excludeKeys
                          "count", "readPreference", "includeReadPreference", "subqueryReadPreference", "hint",
                          "explain", "comment", "redirectClassNameForKey"})
 GET_PARAMS = frozenset({"keys", "include", "excludeKeys", "readPreference", "includeReadPreference"})
-MASTER_ONLY_READ = frozenset({"_Idempotency", "_PushStatus", "_JobStatus", "_JobSchedule", "_Hooks",
-                              "_GlobalConfig", "_Audience"})
 
 
 class QueryService:
@@ -35,7 +33,7 @@ class QueryService:
         """`GET /classes/C`: `{"results": [...]}` plus `"count"` when asked."""
         _check_params(params, FIND_PARAMS)
         validate_class_name(class_name)
-        self._check_readable_class(principal, class_name)
+        permissions.check_system_class(principal, class_name, "find")
         schema = await self._schemas.get(class_name)
         redirect = params.get("redirectClassNameForKey")
         where = parse_where(_json_param(params.get("where")), internal=principal.is_master)
@@ -60,7 +58,7 @@ class QueryService:
         body: dict[str, Any] = {}
         results: list[Document] = []
         if limit > 0:
-            order = self._order(schema, params.get("order"))
+            order = self._order(principal, schema, params.get("order"))
             results = await self._store.find(class_name, scope, FindOptions(order, limit, skip))
         body["results"] = await self.present(principal, schema, results, params)
         if redirected:  # the SDKs build relation query results from this, as Parse Server sends it
@@ -76,7 +74,7 @@ class QueryService:
                   params: dict[str, Any]) -> dict[str, Any]:
         _check_params(params, GET_PARAMS)
         validate_class_name(class_name)
-        self._check_readable_class(principal, class_name)
+        permissions.check_system_class(principal, class_name, "get")
         schema = await self._schemas.get(class_name)
         if schema is None:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
@@ -122,12 +120,7 @@ class QueryService:
         return out
 
     # --- internals ----------------------------------------------------------------------------------------
-    def _check_readable_class(self, principal: Principal, class_name: str) -> None:
-        if class_name in MASTER_ONLY_READ and not principal.is_master:
-            raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
-                             f"Clients aren't allowed to perform the find operation on the {class_name} collection.")
-
-    def _order(self, schema: ClassSchema, raw: Any) -> tuple[SortKey, ...]:
+    def _order(self, principal: Principal, schema: ClassSchema, raw: Any) -> tuple[SortKey, ...]:
         if not raw:
             return ()
         names = raw if isinstance(raw, list) else str(raw).split(",")
@@ -142,13 +135,17 @@ class QueryService:
             path = tuple(name.split("."))
             if path[0] in schema.fields:  # Parse silently drops sort keys the schema does not know
                 keys.append(SortKey(path, descending))
+        permissions.check_readable_keys(schema, principal, (key.path[0] for key in keys))  # the order is an oracle
         return tuple(keys)
 
     async def _resolve(self, principal: Principal, node: Node) -> Node:
-        """Replace `$inQuery`/`$select` by the values of their sub-query, run with the caller's permissions."""
+        """Replace `$inQuery`/`$select` by the values of their sub-query, run with the caller's permissions. The
+        key a `$select` or `$relatedTo` reads is checked as a `where` on that key of its class would be."""
         if isinstance(node, (And, Or, Nor)):
             children = tuple([await self._resolve(principal, child) for child in node.children])
             return type(node)(children)
+        if isinstance(node, RelatedTo):
+            return await self._related_to(principal, node)
         if not isinstance(node, Field):
             return node
         if not any(isinstance(c, (InQuery, Select)) for c in node.constraints):
@@ -160,12 +157,24 @@ class QueryService:
                 pointers = tuple(Pointer(constraint.class_name, d["objectId"]) for d in docs)
                 constraints.append(In(pointers, negate=constraint.negate))
             elif isinstance(constraint, Select):
-                docs = await self.fetch(principal, validate_class_name(constraint.class_name), constraint.where)
+                permissions.check_readable_keys(await self._schemas.get(validate_class_name(constraint.class_name)),
+                                                principal, (constraint.key.split(".")[0],))
+                docs = await self.fetch(principal, constraint.class_name, constraint.where)
                 values = tuple(decode(_dig(d, constraint.key)) for d in docs if _dig(d, constraint.key) is not None)
                 constraints.append(In(values, negate=constraint.negate))
             else:
                 constraints.append(constraint)
         return Field(node.path, tuple(constraints))
+
+    async def _related_to(self, principal: Principal, node: RelatedTo) -> Node:
+        """A relation is read through its owner: the owner must be readable and the relation key not hidden."""
+        owner = node.owner
+        permissions.check_readable_keys(await self._schemas.get(owner.class_name), principal, (node.key,))
+        if principal.is_master:
+            return node
+        found = await self.fetch(principal, validate_class_name(owner.class_name),
+                                 Field(("objectId",), (Compare("$eq", owner.object_id),)), limit=1, operation="get")
+        return node if found else permissions.MATCH_NOTHING
 
     async def _include(self, principal: Principal, schema: ClassSchema, objects: list[dict[str, Any]],
                        tree: dict[str, dict]) -> None:
@@ -189,7 +198,8 @@ class QueryService:
                 for item in presented:
                     fetched[(class_name, item["objectId"])] = {"__type": "Object", "className": class_name, **item}
             for obj in objects:
-                obj[field] = _replace_pointers(obj.get(field), fetched)
+                if field in obj:  # a field hidden from the caller stays absent
+                    obj[field] = _replace_pointers(obj[field], fetched)
 
 
 def _check_params(params: dict[str, Any], allowed: frozenset[str]) -> None:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_REFRESH_SECONDS = 5.0
 AUTH_CLASSES = frozenset({"_Session", "_Role", "_User"})
+SCHEMA_NOTICE = "_SCHEMA"
 
 
 def open_store(uri: str) -> StorageAdapter:
@@ -107,29 +108,36 @@ class Services:
             if isinstance(token, str):
                 self.sessions.forget(token)
             elif user_id:  # "every session of this user" (password change, user deleted)
-                self.sessions.forget_user(user_id, keep_token=session.get("keepToken"))
+                self.sessions.forget_user(user_id)  # a session kept is found valid again in the store
             await self.hub.refresh_sessions(user_id)
         elif class_name == "_User" and kind == "delete":
             self.sessions.forget_user(document["objectId"])
             await self.hub.refresh_sessions(document["objectId"])
 
-    async def _follow_auth(self) -> None:
-        """Auth changes made by other server processes arrive on the bus: drop what they made stale here, so a
-        log-out anywhere ends private events on every process's open sockets."""
-        async with self.bus.subscribe() as events:
-            async for event in events:
-                if event.class_name in AUTH_CLASSES:
-                    try:
-                        await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
-                    except Exception:  # one bad event must not end the follower
-                        log.exception("applying an auth change from the bus failed")
+    async def _follow_peers(self, event: ChangeEvent) -> None:
+        """Auth and schema changes made by other server processes arrive on the bus: drop what they made stale
+        here before the hub delivers the next event, so a log-out or a new CLP anywhere applies to every
+        process's sockets from the next write on."""
+        if event.class_name in AUTH_CLASSES:
+            await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
+        elif event.class_name == SCHEMA_NOTICE and event.notice:
+            class_name = event.object.get("className")
+            if isinstance(class_name, str):  # the hub reads the cache only: renew it before it delivers
+                schema = await self.store.get_schema(class_name)
+                if schema is None:
+                    self.schemas.forget(class_name)
+                else:
+                    self.schemas.remember(schema)
 
-    async def sessions_revoked(self, user_id: str, keep_token: str | None = None) -> None:
-        """Tell every process that a user's sessions (but `keep_token`) were revoked."""
+    async def schema_changed(self, class_name: str) -> None:
+        """Tell the other processes that a class's schema (its CLP, say) changed."""
+        await self.bus.publish(ChangeEvent(SCHEMA_NOTICE, "update", {"className": class_name}, notice=True))
+
+    async def sessions_revoked(self, user_id: str) -> None:
+        """Tell every process that sessions of a user were revoked. A notice: never delivered to LiveQuery
+        subscribers, and it names no session token (the ones kept are found valid in the store again)."""
         marker = {"user": {"__type": "Pointer", "className": "_User", "objectId": user_id}}
-        if keep_token:
-            marker["keepToken"] = keep_token
-        await self.bus.publish(ChangeEvent("_Session", "delete", marker))
+        await self.bus.publish(ChangeEvent("_Session", "delete", marker, notice=True))
 
     async def start(self) -> None:
         await self.store.open()
@@ -141,9 +149,8 @@ class Services:
         await self.schemas.all()
         await self.files.adapter.open()
         await self.bus.start()
-        self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
-        if self.settings.redis_url:
-            self._tasks.append(asyncio.create_task(self._follow_auth(), name="auth-follower"))
+        follow = self._follow_peers if self.settings.redis_url else None  # one process: the writer did it
+        self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))

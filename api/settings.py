@@ -95,6 +95,8 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
      "false: signed-in users may not upload (default true)"),
     ("file_extensions", "--file-extensions", str,
      "comma-separated regexes an upload's extension must match, * = any (default: refuse html, svg, xml...)"),
+    ("websocket_ping_seconds", "--websocket-ping-seconds", float,
+     "seconds between pings of LiveQuery sockets; one not answered within as long is closed (default 10)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",

@@ -247,15 +247,36 @@ def points_to_user(value: Any, user_id: str) -> bool:
             and value.get("className", "_User") == "_User")
 
 
-def check_query_fields(where: Node, hidden: Iterable[str], class_name: str) -> None:
-    """Refuse a query that constrains a protected field (119), in `$or`/`$and`/`$nor` branches too."""
-    hidden = frozenset(hidden)
-    if not hidden:
+# Keys no client may select or order objects by, whatever the CLP says: the credentials that never leave the
+# server (`_`-prefixed internal keys are refused too). A `_Session`'s token is readable by its own user.
+SECRET_KEYS: dict[str, frozenset[str]] = {"_User": frozenset({"password", "sessionToken", "authData"})}
+
+
+def check_readable_keys(clp: Mapping[str, Any] | None, class_name: str, principal: Principal,
+                        keys: Iterable[str]) -> None:
+    """The one rule for every key a request reads to choose or order objects: a `where` path (sub-queries
+    included), `order`, a `$select`/`$dontSelect` or `$relatedTo` key, a LiveQuery `where` or `watch`.
+
+    119 for a field protected from `principal` on any object of the class, an internal `_` key or a
+    credential: otherwise which objects match would reveal a hidden value, one guess at a time.
+    """
+    if principal.is_master or principal.is_read_only_master:
         return
-    for path in _constrained_paths(where):
-        if path[0] in hidden:
-            raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
-                             f"This user is not allowed to query {path[0]} on class {class_name}")
+    secrets = SECRET_KEYS.get(class_name, frozenset())
+    hidden: set[str] | None = None
+    for key in keys:
+        if key[:1] != "_" and key not in secrets:
+            if hidden is None:
+                hidden = protected_fields(clp, class_name, principal, None)
+            if key not in hidden:
+                continue
+        raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                         f"This user is not allowed to query {key} on class {class_name}")
+
+
+def check_query_fields(clp: Mapping[str, Any] | None, class_name: str, principal: Principal, where: Node) -> None:
+    """`check_readable_keys` for every field a `where` constrains, in `$or`/`$and`/`$nor` branches too."""
+    check_readable_keys(clp, class_name, principal, (path[0] for path in _constrained_paths(where)))
 
 
 def _constrained_paths(node: Node) -> Iterable[tuple[str, ...]]:

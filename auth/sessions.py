@@ -183,6 +183,25 @@ class SessionStore:
         return deleted
 
 
+def own_sessions(principal: Principal) -> Node | None:
+    """What a caller may read of `_Session`: their own sessions (None: all, for the master key). Raises 209 for a
+    caller with no user. REST queries add it; LiveQuery checks `is_own_session` per event."""
+    if principal.is_master or principal.is_read_only_master:
+        return None
+    if principal.user_id is None:
+        raise ParseError(ErrorCode.INVALID_SESSION_TOKEN, "Session token required.")
+    return Field(("user",), (Compare("$eq", Pointer(USER_CLASS, principal.user_id)),))
+
+
+def is_own_session(principal: Principal, session: Document) -> bool:
+    """`own_sessions` for one stored session."""
+    if principal.is_master or principal.is_read_only_master:
+        return True
+    user = session.get("user")
+    return (principal.user_id is not None and isinstance(user, dict)
+            and user.get("objectId") == principal.user_id and user.get("className", USER_CLASS) == USER_CLASS)
+
+
 def _invalid() -> ParseError:
     return ParseError(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token")
 

@@ -47,6 +47,10 @@ KeyCheck = Callable[[Connect], Access]
 SessionResolver = Callable[[str], Awaitable["Principal | None"]]
 """A session token's principal (the user with their roles), or None if the token is not valid."""
 
+SubscribeCheck = Callable[[Principal, str, "Mapping[str, object] | None", "tuple[str, ...] | None"], None]
+"""(subscriber, className, where, watch): raises ParseError when the subscription must be refused (auth's rules:
+the class's `find` permission, a `where` or `watch` naming a field the subscriber may not see)."""
+
 QueryPreparer = Callable[[str, "Mapping[str, object] | None"], Query]
 """(className, where) -> its compiled Query; raises ParseError for an invalid where (SubscriptionIndex.prepare)."""
 
@@ -107,8 +111,9 @@ class Connection:
     """
 
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver, prepare: QueryPreparer,
-                 owner: Subscriber | None = None) -> None:
+                 owner: Subscriber | None = None, authorize: SubscribeCheck | None = None) -> None:
         self._check_keys = check_keys
+        self._authorize = authorize
         self._resolve_session = resolve_session
         self._prepare = prepare
         self.owner = owner
@@ -189,8 +194,14 @@ class Connection:
         if spec.className == "_Session" and user is None:
             return [Send(error_frame(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token", reconnect=False,
                                      request_id=request_id))]
+        principal = self._effective(user)
+        if self._authorize is not None and not principal.is_master:
+            try:
+                self._authorize(principal, spec.className, spec.where, spec.watched())
+            except ParseError as exc:
+                return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
         subscription = Subscription(
-            self.owner, request_id, query, self._effective(user), keys=spec.selected_keys(), watch=spec.watched(),
+            self.owner, request_id, query, principal, keys=spec.selected_keys(), watch=spec.watched(),
             ident=event_ident(client_id, self.installation_id, request_id),
             session_token=message.sessionToken)
         actions: list[Action] = []

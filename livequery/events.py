@@ -2,7 +2,7 @@
 and the object a client receives (hidden fields stripped, trimmed to `keys`, 6.6). All pure."""
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -14,8 +14,9 @@ LiveEventKind = Literal["create", "enter", "update", "leave", "delete"]
 
 # Fields an event object always keeps, whatever `keys` says.
 BASE_KEYS = ("className", "objectId", "createdAt", "updatedAt", "ACL")
-# Never sent to anyone: credentials. (`_`-prefixed keys are internal and never sent either.)
-SECRET_KEYS = frozenset({"password", "sessionToken"})
+# Never sent to anyone, the user themselves and the master key included: credentials. (`_`-prefixed keys, the
+# password hash among them, are internal and never sent either.)
+SECRET_KEYS = frozenset({"password", "sessionToken", "authData"})
 # Events that carry `original` next to `object`.
 WITH_ORIGINAL = frozenset({"enter", "update", "leave"})
 
@@ -71,21 +72,9 @@ def select_keys(doc: Mapping[str, Any], keys: tuple[str, ...] | None) -> Mapping
 
 
 def strip_hidden(principal: Principal, class_name: str, doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The default field filter: no `_`-prefixed internal keys, no password or session token, and a user's
-    `authData` only for that user and the master key. Returns a new dict; `doc` is never changed."""
-    hide_auth = class_name == "_User" and default_audience(principal, class_name, doc) == 0
-    return {k: v for k, v in doc.items()
-            if k[:1] != "_" and k not in SECRET_KEYS and not (hide_auth and k == "authData")}
-
-
-def default_audience(principal: Principal, class_name: str, doc: Mapping[str, Any]) -> Hashable:
-    """Principals with the same audience see the same fields under `strip_hidden`: only the master key and a
-    user looking at their own `_User` object (who see `authData`) differ from everyone else."""
-    if class_name != "_User":
-        return 0
-    if principal.is_master or (principal.user_id is not None and principal.user_id == doc.get("objectId")):
-        return 1
-    return 0
+    """The field filter every event goes through: no `_`-prefixed internal keys and no credentials (SECRET_KEYS),
+    whoever subscribed. Returns a new dict; `doc` is never changed."""
+    return {k: v for k, v in doc.items() if k[:1] != "_" and k not in SECRET_KEYS}
 
 
 def object_json(class_name: str, doc: Mapping[str, Any]) -> bytes:

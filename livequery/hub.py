@@ -17,11 +17,10 @@ import msgspec
 
 from auth.principal import Principal
 from livequery.bus import Bus, ChangeEvent
-from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver
+from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver, SubscribeCheck
 from livequery.events import (
     WITH_ORIGINAL,
     classify,
-    default_audience,
     object_json,
     passes_watch,
     select_keys,
@@ -41,6 +40,8 @@ VisibleFields = Callable[[Principal, str, Document], Document]
 it may only leave fields out, never change their values."""
 Audience = Callable[[Principal, str, Document], Hashable]
 """Equal audiences must get equal `VisibleFields` results: the object is encoded once per audience."""
+
+EventHook = Callable[[ChangeEvent], Awaitable[None]]
 
 TOO_SLOW = 4008
 
@@ -66,7 +67,7 @@ class ClientHandle:
         self._sending = False
         self._interrupted = False
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
-                                     prepare=hub.index.prepare, owner=self)
+                                     prepare=hub.index.prepare, owner=self, authorize=hub.authorize)
 
     @property
     def client_id(self) -> str | None:
@@ -181,21 +182,24 @@ class Hub:
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver,
                  live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
-                 outbox_size: int = 1024, index: SubscriptionIndex | None = None) -> None:
+                 outbox_size: int = 1024, index: SubscriptionIndex | None = None,
+                 authorize: SubscribeCheck | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
-        auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
-        authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
-        `visible_fields` is called per subscriber and objects are shared per visible key set."""
+        auth's CLP and protectedFields hooks (default: ACL only; internal fields and credentials are always
+        stripped, before `visible_fields` sees the object). Without `audience`, a custom
+        `visible_fields` is called per subscriber and objects are shared per visible key set. `authorize`:
+        auth's check of a subscription before it is accepted (class permissions, protected `where`/`watch`)."""
         self.check_keys = check_keys
+        self.authorize = authorize
         self.resolve_session = resolve_session
         self.live_classes = live_classes
         self.index = index if index is not None else SubscriptionIndex()
         self._can_see = can_see
         self._visible_fields: VisibleFields = strip_hidden
-        self._audience: Audience | None = default_audience
+        self._audience: Audience | None = _everyone
         if visible_fields is not None:  # applied after strip_hidden: internal fields never depend on a hook
             self._visible_fields = _after_strip(visible_fields)
-            self._audience = None if audience is None else _with_default_audience(audience)
+            self._audience = audience
         self._outbox_size = outbox_size
         self._clients: set[ClientHandle] = set()
         self._dispatching = False
@@ -214,10 +218,16 @@ class Hub:
         self._clients.add(client)
         return client
 
-    async def run(self, bus: Bus) -> None:
-        """Consume the bus until cancelled."""
+    async def run(self, bus: Bus, *, first: EventHook | None = None) -> None:
+        """Consume the bus until cancelled. `first` sees each event before it is delivered (auth's upkeep after
+        another process's log-out or role change), so deliveries follow such a change from the next event on."""
         async with bus.subscribe() as events:
             async for event in events:
+                if first is not None:
+                    try:
+                        await first(event)
+                    except Exception:  # one bad event must not end the fan-out
+                        log.exception("live query: handling a %s %s event first failed", event.class_name, event.kind)
                 self.dispatch(event)
                 await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
 
@@ -230,8 +240,8 @@ class Hub:
     def dispatch(self, event: ChangeEvent) -> int:
         """Deliver one change event to every client it concerns; returns the number of frames queued."""
         self.events_seen += 1
-        if self.live_classes is not None and event.class_name not in self.live_classes:
-            return 0
+        if event.notice or (self.live_classes is not None and event.class_name not in self.live_classes):
+            return 0  # a notice is for the auth caches, never an object for subscribers
         try:
             current = event.object
             original = None if event.kind == "delete" else event.original
@@ -321,12 +331,19 @@ class _Fanout:
         if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
                                                                self.original):
             return
-        object_bytes = self.encoded(subscription, self.current, self.objects_now)
-        if kind in WITH_ORIGINAL and self.original is not None:
-            frame = event_frame(kind, subscription.ident, object_bytes,
-                                self.encoded(subscription, self.original, self.objects_before))
-        else:
+        shown, original = self.current, self.original if kind in WITH_ORIGINAL else None
+        if original is not None:
+            if kind == "enter" and not self.can_read(subscription, original, self.denied_before):
+                original = None  # it entered because they may now read it: the state before was not theirs to see
+            elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
+                shown = original  # it left because they may no longer read it: the last state they could see
+        object_bytes = self.encoded(subscription, shown,
+                                    self.objects_now if shown is self.current else self.objects_before)
+        if original is None:
             frame = event_frame(kind, subscription.ident, object_bytes)
+        else:
+            frame = event_frame(kind, subscription.ident, object_bytes,
+                                self.encoded(subscription, original, self.objects_before))
         owner.offer(frame)
         self.delivered += 1
 
@@ -373,8 +390,5 @@ def _after_strip(visible_fields: VisibleFields) -> VisibleFields:
     return visible
 
 
-def _with_default_audience(audience: Audience) -> Audience:
-    def combined(principal: Principal, class_name: str, doc: Document) -> Hashable:
-        return default_audience(principal, class_name, doc), audience(principal, class_name, doc)
-
-    return combined
+def _everyone(principal: Principal, class_name: str, doc: Document) -> Hashable:
+    return 0  # strip_hidden shows every subscriber the same fields

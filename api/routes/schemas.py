@@ -92,6 +92,7 @@ async def create_schema(call: Call, s: Services) -> Reply:
     if add_indexes:
         created = await s.store.update_class(class_name, add_indexes=add_indexes)
     s.schemas.remember(created)
+    await s.schema_changed(class_name)
     return Reply(created.to_json())
 
 
@@ -124,6 +125,7 @@ async def update_schema(call: Call, s: Services) -> Reply:
     updated = await s.store.update_class(class_name, add_fields=additions, delete_fields=deletions, clp=clp,
                                          add_indexes=add_indexes, drop_indexes=drop_indexes, field_options=options)
     s.schemas.remember(updated)
+    await s.schema_changed(class_name)
     return Reply(updated.to_json())
 
 
@@ -133,6 +135,7 @@ async def delete_schema(call: Call, s: Services) -> Reply:
     if await s.store.get_schema(class_name) is not None:  # a class that does not exist is already gone (Parse: {})
         await s.store.delete_class(class_name)
     s.schemas.forget(class_name)
+    await s.schema_changed(class_name)
     return Reply({})
 
 

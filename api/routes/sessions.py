@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING
 
 from api.request import Call
 from api.router import Reply, Router
+from auth.sessions import own_sessions
 from storage.errors import ErrorCode, ParseError
-from storage.query import Compare, Field, Node
-from storage.values import Pointer
+from storage.query import Node
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -17,11 +17,7 @@ SESSION = "_Session"
 
 def _own(call: Call) -> Node | None:
     """Non-master callers are confined to their own sessions, and need one to ask."""
-    if call.principal.is_master:
-        return None
-    if call.principal.user_id is None:
-        raise ParseError(ErrorCode.INVALID_SESSION_TOKEN, "Session token required.")
-    return Field(("user",), (Compare("$eq", Pointer("_User", call.principal.user_id)),))
+    return own_sessions(call.principal)
 
 
 async def me(call: Call, s: Services) -> Reply:

@@ -105,7 +105,7 @@ async def update_user(call: Call, s: Services) -> Reply:
         keep = principal.session_token if principal.user_id == object_id else None
         await s.sessions.revoke_user_sessions(object_id, keep_token=keep)
         await s.hub.refresh_sessions(object_id)
-        await s.sessions_revoked(object_id, keep)
+        await s.sessions_revoked(object_id)
     return Reply(update_response(after, changes))
 
 

@@ -15,7 +15,10 @@ EventKind = Literal["create", "update", "delete"]
 
 class ChangeEvent(msgspec.Struct, frozen=True):
     """One successful write. `object` is the stored document after the write (for a delete: the deleted one);
-    `original` the document before an update. `position` orders events from one publisher (see Bus)."""
+    `original` the document before an update. `position` orders events from one publisher (see Bus).
+
+    `notice`: a message between server processes (sessions revoked, a schema changed), not a write; the hub never
+    delivers it to a subscriber, whatever it carries."""
 
     class_name: str
     kind: EventKind
@@ -23,6 +26,7 @@ class ChangeEvent(msgspec.Struct, frozen=True):
     original: dict[str, Any] | None = None
     position: int = 0
     origin: str = ""  # which process published it
+    notice: bool = False
 
 
 class Bus(Protocol):

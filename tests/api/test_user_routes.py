@@ -112,9 +112,16 @@ async def test_changing_the_password_ends_the_other_sessions(client: ParseClient
 async def test_email_is_hidden_from_other_users(client: ParseClient) -> None:
     ann = await sign_up(client, "ann", email="ann@x.io")
     bob = await sign_up(client, "bob")
+    private = await client.request("GET", f"/users/{ann['objectId']}", session=bob["sessionToken"])
+    assert private.status_code == 404  # a new user is private (enforcePrivateUsers)
+    public = {"*": {"read": True}, ann["objectId"]: {"read": True, "write": True}}
+    made_public = await client.request("PUT", f"/users/{ann['objectId']}", {"ACL": public}, session=ann["sessionToken"])
+    assert made_public.status_code == 200
     seen_by_bob = (await client.request("GET", f"/users/{ann['objectId']}", session=bob["sessionToken"])).json()
-    assert seen_by_bob.get("username") in (None, "ann")
-    assert "email" not in seen_by_bob
+    assert seen_by_bob["username"] == "ann" and "email" not in seen_by_bob
+    found = (await client.request("GET", "/users", session=bob["sessionToken"])).json()["results"]
+    assert {u["username"] for u in found} == {"ann", "bob"}
+    assert [u.get("email") for u in found if u["username"] == "ann"] == [None]
     seen_by_ann = (await client.request("GET", f"/users/{ann['objectId']}", session=ann["sessionToken"])).json()
     assert seen_by_ann["email"] == "ann@x.io" and "sessionToken" not in seen_by_ann
 

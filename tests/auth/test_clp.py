@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from auth.clp import (MATCH_NOTHING, PointerPermission, check_operation, check_query_fields,
+                      check_readable_keys,
                       operation_constraint, pointer_permission_query, protected_fields, validate_clp)
 from auth.principal import ANONYMOUS, MASTER, Principal
 from storage.errors import ErrorCode, ParseError
@@ -221,6 +222,9 @@ def test_default_user_clp_hides_email_from_everyone_else() -> None:
     assert protected_fields(clp, "_User", BOB, {"objectId": "aliceId001"}) == {"email"}
 
 
+SECRET_CLP = {"protectedFields": {"*": ["secret"]}}
+
+
 @pytest.mark.parametrize("where", [
     {"secret": "x"},
     {"secret.inner": {"$exists": True}},
@@ -229,14 +233,26 @@ def test_default_user_clp_hides_email_from_everyone_else() -> None:
 ])
 def test_querying_a_protected_field_is_forbidden(where: dict[str, Any]) -> None:
     with pytest.raises(ParseError) as caught:
-        check_query_fields(parse_where(where), {"secret"}, "Game")
+        check_query_fields(SECRET_CLP, "Game", ANONYMOUS, parse_where(where))
     assert caught.value.code == ErrorCode.OPERATION_FORBIDDEN
     assert caught.value.message == "This user is not allowed to query secret on class Game"
 
 
 def test_querying_other_fields_is_fine() -> None:
-    check_query_fields(parse_where({"title": "a", "$or": [{"owner": {"$exists": True}}]}), {"secret"}, "Game")
-    check_query_fields(parse_where({"secret": "x"}), set(), "Game")
+    check_query_fields(SECRET_CLP, "Game", ANONYMOUS,
+                       parse_where({"title": "a", "$or": [{"owner": {"$exists": True}}]}))
+    check_query_fields(SECRET_CLP, "Game", MASTER, parse_where({"secret": "x"}))
+    check_query_fields({"protectedFields": {"*": ["secret"], "authenticated": []}}, "Game", ALICE,
+                       parse_where({"secret": "x"}))
+
+
+def test_credentials_and_internal_keys_are_never_readable_keys() -> None:
+    for key in ("password", "authData", "sessionToken", "_hashed_password"):
+        with pytest.raises(ParseError) as caught:
+            check_readable_keys(None, "_User", ALICE, [key])
+        assert caught.value.code == ErrorCode.OPERATION_FORBIDDEN
+    check_readable_keys(None, "_User", ALICE, ["username"])
+    check_readable_keys(None, "_User", MASTER, ["authData"])
 
 
 # --- pointer permissions as a real store runs them ----------------------------------------------------------

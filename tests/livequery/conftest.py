@@ -80,6 +80,16 @@ class LiveClient:
             return True
         raise AssertionError(f"expected no frame, got {frame}")
 
+    async def frames_before(self, fence_id: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Every frame that arrives before the event of object `fence_id` (a write made after the ones under
+        test, on a subscription that sees it): a fence, so "nothing else arrived" needs no waiting."""
+        frames = []
+        while True:
+            frame = await self.receive(timeout)
+            if frame.get("object", {}).get("objectId") == fence_id:
+                return frames
+            frames.append(frame)
+
     async def subscribe(self, request_id: int, class_name: str, where: dict[str, Any], **extra: Any) -> dict:
         await self.send({"op": "subscribe", "requestId": request_id,
                          "query": {"className": class_name, "where": where, **extra.pop("query_extra", {})},

@@ -8,7 +8,6 @@ import pytest
 from auth.principal import MASTER, Principal
 from livequery.events import (
     classify,
-    default_audience,
     object_json,
     passes_watch,
     same_json,
@@ -82,18 +81,11 @@ def test_strip_hidden_removes_internal_keys_and_credentials_without_touching_the
     assert doc == before
 
 
-def test_auth_data_is_shown_only_to_its_user_and_the_master_key() -> None:
-    user = {"objectId": "u1", "username": "ann", "authData": {"x": {"id": "1"}}}
-    assert "authData" in strip_hidden(Principal(user_id="u1"), "_User", user)
-    assert "authData" in strip_hidden(MASTER, "_User", user)
-    assert "authData" not in strip_hidden(Principal(user_id="u2"), "_User", user)
-    assert "authData" in strip_hidden(Principal(user_id="u2"), "Thing", {"authData": 1})
-
-
-def test_default_audiences_group_principals_that_see_the_same_fields() -> None:
-    user = {"objectId": "u1"}
-    assert default_audience(Principal(user_id="u1"), "Thing", user) == default_audience(MASTER, "Thing", user)
-    assert default_audience(Principal(user_id="u1"), "_User", user) != default_audience(Principal(), "_User", user)
+def test_credentials_are_stripped_for_everyone_the_master_key_and_the_user_included() -> None:
+    user = {"objectId": "u1", "username": "ann", "authData": {"x": {"id": "1"}}, "sessionToken": "r:1",
+            "password": "p", "_hashed_password": "h"}
+    for principal in (Principal(user_id="u1"), MASTER, Principal(user_id="u2"), Principal()):
+        assert strip_hidden(principal, "_User", user) == {"objectId": "u1", "username": "ann"}
 
 
 def test_object_json_puts_the_class_name_first() -> None:

@@ -200,11 +200,28 @@ async def test_an_acl_change_alone_makes_leave_and_enter(harness: Harness) -> No
     bob = await harness.client(sessionToken="t-bob")
     for socket in (ann, bob):
         await socket.subscribe({"room": "r1"})
-    await harness.publish("update", msg(acl=PRIVATE_TO_ANN), msg())
-    await harness.publish("update", msg(acl={"*": {"read": True}}), msg(acl=PRIVATE_TO_ANN))
+    await harness.publish("update", msg(acl=PRIVATE_TO_ANN, text="private"), msg(text="public"))
+    await harness.publish("update", msg(acl={"*": {"read": True}}, text="open again"),
+                          msg(acl=PRIVATE_TO_ANN, text="private meanwhile"))
     assert ann.ops() == ["update", "update"]
     assert bob.ops() == ["leave", "enter"]
-    assert bob.events()[0]["object"]["ACL"] == PRIVATE_TO_ANN  # leave carries the new state
+    left, entered = bob.events()
+    # the leave shows bob the last state he could read, never the one he lost access to
+    assert left["object"]["text"] == "public" and "ACL" not in left["object"]
+    assert left["original"]["text"] == "public"
+    # the enter has no `original`: the state before was not bob's to see
+    assert entered["object"]["text"] == "open again" and "original" not in entered
+    assert "private" not in json.dumps(bob.frames())
+
+
+async def test_a_query_enter_keeps_its_original_and_a_query_leave_its_new_state(harness: Harness) -> None:
+    bob = await harness.client(sessionToken="t-bob")
+    await bob.subscribe({"room": "r1"})
+    await harness.publish("update", msg(room="r2", text="moved"), msg(text="here"))
+    await harness.publish("update", msg(text="back"), msg(room="r2", text="moved"))
+    left, entered = bob.events()
+    assert (left["op"], left["object"]["text"], left["original"]["text"]) == ("leave", "moved", "here")
+    assert (entered["op"], entered["object"]["text"], entered["original"]["text"]) == ("enter", "back", "moved")
 
 
 async def test_an_empty_acl_is_master_only(harness: Harness) -> None:
@@ -225,15 +242,31 @@ async def test_hidden_fields_never_leave_the_server(harness: Harness) -> None:
     assert event["object"]["ACL"] == {"*": {"read": True}}
 
 
-async def test_auth_data_goes_to_its_own_user_only(harness: Harness) -> None:
+async def test_auth_data_reaches_no_subscriber_not_even_its_own_user(harness: Harness) -> None:
     ann = await harness.client(sessionToken="t-ann")
-    bob = await harness.client(sessionToken="t-bob")
-    for socket in (ann, bob):
+    master = await harness.client(masterKey="mk")
+    for socket in (ann, master):
         await socket.subscribe({}, class_name="_User")
     await harness.publish("update", {"objectId": "ann", "username": "ann", "authData": {"x": {"id": "1"}}},
-                          {"objectId": "ann", "username": "a"}, class_name="_User")
-    assert "authData" in ann.events()[0]["object"]
-    assert "authData" not in bob.events()[0]["object"]
+                          {"objectId": "ann", "username": "a", "authData": {"x": {"id": "0"}}}, class_name="_User")
+    for socket in (ann, master):
+        [event] = socket.events()
+        assert event["object"]["username"] == "ann" and "authData" not in event["object"]
+        assert "authData" not in event["original"]
+
+
+async def test_a_bus_notice_is_never_delivered_whatever_it_carries(harness: Harness) -> None:
+    ann = await harness.client(sessionToken="t-ann")
+    master = await harness.client(masterKey="mk", sessionToken="t-bob")
+    for socket in (ann, master):
+        await socket.subscribe({}, class_name="_Session")
+    await harness.bus.publish(ChangeEvent("_Session", "delete", {"user": {"__type": "Pointer", "className": "_User",
+                                                                          "objectId": "ann"}}, notice=True))
+    harness.published += 1
+    await harness.publish("delete", {"objectId": "s1", "user": {"__type": "Pointer", "className": "_User",
+                                                                "objectId": "ann"}}, class_name="_Session")
+    for socket in (ann, master):
+        assert [event["object"]["objectId"] for event in socket.events()] == ["s1"], socket.frames()
 
 
 async def test_unsubscribe_stops_events_and_closing_frees_the_index(harness: Harness) -> None:

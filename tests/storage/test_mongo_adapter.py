@@ -78,7 +78,14 @@ async def test_open_is_idempotent_and_close_is_clean(database_uri: str) -> None:
     await adapter.open()
     await adapter.open()
     await adapter.insert("Thing", doc("t1", n=1))
+    assert [d["n"] for d in await adapter.find("Thing", MATCH_ALL)] == [1]
     await adapter.close()
+    with pytest.raises(ParseError):  # a closed adapter holds no connection any more
+        await adapter.find("Thing", MATCH_ALL)
+    again = MongoAdapter(database_uri)
+    await again.open()
+    assert [d["objectId"] for d in await again.find("Thing", MATCH_ALL)] == ["t1"]  # what it wrote was kept
+    await again.close()
 
 
 # --- writes ------------------------------------------------------------------------------------------
