@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 from starlette.requests import Request
@@ -100,15 +100,8 @@ def _basic_auth(header: str | None, credentials: Credentials) -> None:
         credentials.master_key = credentials.master_key or secret
 
 
-async def call_from_request(request: Request, path: str, body_limit: int) -> Call:
-    headers = request.headers
-    method = request.method.upper()
-    raw = await read_body(request, body_limit) if method in ("POST", "PUT", "DELETE") else b""
-    body = decode_json_body(raw) if raw else {}
-    if not isinstance(body, dict):
-        if method == "POST" and path == "/batch":
-            raise ParseError(ErrorCode.INVALID_JSON, "requests must be an array")
-        raise ParseError(ErrorCode.INVALID_JSON, "body must be a JSON object")
+def credentials_from_headers(headers: Mapping[str, str]) -> Credentials:
+    """The `X-Parse-*` headers (and HTTP basic auth, as Parse reads it) of a request."""
     credentials = Credentials(
         app_id=headers.get("x-parse-application-id"),
         master_key=headers.get("x-parse-master-key"),
@@ -118,6 +111,19 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
         installation_id=headers.get("x-parse-installation-id"),
     )
     _basic_auth(headers.get("authorization"), credentials)
+    return credentials
+
+
+async def call_from_request(request: Request, path: str, body_limit: int) -> Call:
+    headers = request.headers
+    method = request.method.upper()
+    raw = await read_body(request, body_limit) if method in ("POST", "PUT", "DELETE") else b""
+    body = decode_json_body(raw) if raw else {}
+    if not isinstance(body, dict):
+        if method == "POST" and path == "/batch":
+            raise ParseError(ErrorCode.INVALID_JSON, "requests must be an array")
+        raise ParseError(ErrorCode.INVALID_JSON, "body must be a JSON object")
+    credentials = credentials_from_headers(headers)
     if credentials.app_id is None and "_ApplicationId" in body:
         credentials.app_id = _text(body.get("_ApplicationId"))
         credentials.master_key = _text(body.get("_MasterKey"))

@@ -33,6 +33,16 @@ class Settings(msgspec.Struct, frozen=True):
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
     seed_examples: bool = False
+    graphql_path: str = "/graphql"
+    no_graphql: bool = False
+    graphql_max_depth: int = 20  # -1: no limit
+    graphql_max_fields: int = 500
+    graphql_public_introspection: bool = False
+
+    @property
+    def graphql_url(self) -> str | None:
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return None if self.no_graphql else base.rstrip("/") + self.graphql_path
 
     @property
     def server_url(self) -> str:
@@ -61,11 +71,17 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("graphql_path", "--graphql-path", str, "path of the GraphQL endpoint (default /graphql)"),
+    ("graphql_max_depth", "--graphql-max-depth", int, "deepest GraphQL selection allowed (default 20, -1: any)"),
+    ("graphql_max_fields", "--graphql-max-fields", int, "most GraphQL fields in one request (default 500, -1: any)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
     ("seed_examples", "--seed-examples", "create the three example apps' schemas at start-up"),
+    ("no_graphql", "--no-graphql", "do not serve the GraphQL API"),
+    ("graphql_public_introspection", "--graphql-public-introspection",
+     "let clients without the master key introspect the GraphQL schema"),
 ]
 
 
@@ -96,6 +112,8 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
         values["live_classes"] = listed or None
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
+    if "graphql_path" in values:
+        values["graphql_path"] = "/" + str(values["graphql_path"]).strip("/")
     return Settings(**values)  # type: ignore[arg-type]
 
 
