@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from api.graphql.endpoint import GraphQLEndpoint, SchemaHolder
+from api.graphql.subscriptions import serve_socket, subscription_fields
 
 if TYPE_CHECKING:
     from api.services import Services
 
 
 class GraphQLMount:
-    """The GraphQL routes of one app: HTTP queries and mutations."""
+    """The GraphQL routes of one app: HTTP queries and mutations, and subscriptions over websockets."""
 
     def __init__(self, services: Services, cors_headers: dict[str, str]) -> None:
         self.services = services
-        self.schemas = SchemaHolder(services)
+        self.schemas = SchemaHolder(services, subscription_fields)
         self.endpoint = GraphQLEndpoint(services, self.schemas, cors_headers)
 
     def start(self) -> None:
@@ -26,4 +28,8 @@ class GraphQLMount:
 
     def routes(self) -> list[Any]:
         path = self.services.settings.graphql_path
-        return [Route(path, self.endpoint.handle, methods=["GET", "POST", "OPTIONS"])]
+        return [Route(path, self.endpoint.handle, methods=["GET", "POST", "OPTIONS"]),
+                WebSocketRoute(path, self._socket)]
+
+    async def _socket(self, websocket: WebSocket) -> None:
+        await serve_socket(websocket, self.endpoint, self.services.hub)

@@ -81,7 +81,8 @@ class ClassTypes:
     def type_names(self) -> list[str]:
         return [self.name, f"{self.name}Edge", f"{self.name}Connection", f"{self.name}WhereInput",
                 f"{self.name}RelationWhereInput", f"{self.name}Order", f"Create{self.name}FieldsInput",
-                f"Update{self.name}FieldsInput", f"{self.name}PointerInput", f"{self.name}RelationInput"]
+                f"Update{self.name}FieldsInput", f"{self.name}PointerInput", f"{self.name}RelationInput",
+                f"{self.name}LiveEvent"]
 
     def find_args(self) -> dict[str, GraphQLArgument]:
         return {"where": GraphQLArgument(self.where), "order": GraphQLArgument(GraphQLList(GraphQLNonNull(self.order))),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     OperationType,
@@ -42,11 +43,13 @@ _decode = msgspec.json.Decoder().decode
 class RequestFailed(Exception):
     """A request answered with `errors` only (no `data`) and this status."""
 
-    def __init__(self, status: int, message: str, code: str | int) -> None:
+    def __init__(self, status: int, message: str, code: str | int,
+                 errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.errors = errors or [{"message": message, "extensions": {"code": code}}]
 
 
 class SchemaHolder:
@@ -90,6 +93,26 @@ def error_json(error: GraphQLError) -> dict[str, Any]:
     return out
 
 
+async def execute_operation(built: BuiltSchema, document: DocumentNode, context: RequestContext,
+                            variables: dict[str, Any] | None, operation_name: str | None) -> tuple[int, dict[str, Any]]:
+    """Run a query or mutation: (HTTP status, body). Bad variables are a 400 without `data`."""
+    result = execute(built.schema, document, context_value=context, variable_values=variables,
+                     operation_name=operation_name)
+    if inspect.isawaitable(result):
+        result = await result
+    return result_body(result)  # type: ignore[arg-type]
+
+
+def result_body(result: ExecutionResult) -> tuple[int, dict[str, Any]]:
+    if result.data is None and result.errors and all(not e.path for e in result.errors):
+        return 400, {"errors": [{**error_json(e), "extensions": {"code": "BAD_USER_INPUT"}} for e in result.errors]}
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = [error_json(e) for e in result.errors]
+    body["data"] = result.data
+    return 200, body
+
+
 def _redacted(message: str) -> str:
     """Parse hides schema names from callers without the master key: no `Did you mean ...?` suggestions."""
     cut = message.find(" Did you mean")
@@ -103,12 +126,19 @@ class GraphQLEndpoint:
         self.schemas = schemas
         self._cors = cors_headers
 
+    @property
+    def services(self) -> Services:
+        return self._services
+
+    @property
+    def settings(self) -> Any:
+        return self._settings
+
     def _json(self, body: Any, status: int = 200) -> Response:
         return Response(_encode(body), status_code=status, headers=self._cors, media_type="application/json")
 
     def _failed(self, failure: RequestFailed) -> Response:
-        return self._json({"errors": [{"message": failure.message, "extensions": {"code": failure.code}}]},
-                          failure.status)
+        return self._json({"errors": failure.errors}, failure.status)
 
     async def principal(self, credentials: Credentials) -> Principal:
         """The caller, as REST decides it; RequestFailed for bad keys (403) or a bad session (400, 209)."""
@@ -160,14 +190,13 @@ class GraphQLEndpoint:
         operation_name = body.get("operationName")
         return body["query"], variables, operation_name if isinstance(operation_name, str) else None
 
-    async def run(self, method: str, query: str, variables: dict[str, Any] | None, operation_name: str | None,
-                  principal: Principal, credentials: Credentials) -> Response:
-        built = self.schemas.current()
+    def prepare(self, built: BuiltSchema, query: str, principal: Principal) -> DocumentNode:
+        """The parsed, limited and validated document; RequestFailed (400/403) otherwise."""
         try:
             document = parse(query)
         except GraphQLError as error:
-            return self._json({"errors": [{**error_json(error), "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]},
-                              400)
+            raise RequestFailed(400, error.message, "GRAPHQL_PARSE_FAILED",
+                                [{**error_json(error), "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]) from None
         self.check_limits(document, principal)
         errors = validate(built.schema, document)
         if errors:
@@ -175,29 +204,22 @@ class GraphQLEndpoint:
             if not principal.is_master:
                 for item in shown:
                     item["message"] = _redacted(item["message"])
-            return self._json({"errors": shown}, 400)
+            raise RequestFailed(400, shown[0]["message"], "GRAPHQL_VALIDATION_FAILED", shown)
+        return document
+
+    async def run(self, method: str, query: str, variables: dict[str, Any] | None, operation_name: str | None,
+                  principal: Principal, credentials: Credentials) -> Response:
+        built = self.schemas.current()
+        document = self.prepare(built, query, principal)
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation != OperationType.QUERY and method == "GET":
-            return self._json({"errors": [{"message": "Mutations can only be sent over POST.",
-                                           "extensions": {"code": "BAD_REQUEST"}}]}, 405)
+            raise RequestFailed(405, "Mutations can only be sent over POST.", "BAD_REQUEST")
         if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
-            return self._json({"errors": [{"message": "Subscriptions are served over websockets "
-                                           "(graphql-transport-ws) at this path.",
-                                           "extensions": {"code": "BAD_REQUEST"}}]}, 400)
+            raise RequestFailed(400, "Subscriptions are served over websockets (graphql-transport-ws) at this path.",
+                                "BAD_REQUEST")
         context = RequestContext(self._services, principal, credentials, built.classes)
-        result = execute(built.schema, document, context_value=context, variable_values=variables,
-                         operation_name=operation_name)
-        if inspect.isawaitable(result):
-            result = await result
-        assert isinstance(result, ExecutionResult)
-        if result.data is None and result.errors and all(not e.path for e in result.errors):
-            return self._json({"errors": [{**error_json(e), "extensions": {"code": "BAD_USER_INPUT"}}
-                                          for e in result.errors]}, 400)
-        body: dict[str, Any] = {}
-        if result.errors:
-            body["errors"] = [error_json(e) for e in result.errors]
-        body["data"] = result.data
-        return self._json(body)
+        status, body = await execute_operation(built, document, context, variables, operation_name)
+        return self._json(body, status)
 
     def check_limits(self, document: Any, principal: Principal) -> None:
         """RequestFailed for a request over the depth or field limits, or an introspection Parse refuses."""
