@@ -27,7 +27,6 @@ from graphql import (
 from api.graphql.connection import Connection, find_connection
 from api.graphql.context import RequestContext, tagged
 from api.graphql.names import to_global_id, type_name
-from api.graphql.selection import selected_names
 from api.graphql.transform import polygon_output, where_to_rest
 from api.graphql.types import SharedTypes
 from storage.schema import ClassSchema
@@ -179,14 +178,15 @@ def _count(connection: Connection, _info: GraphQLResolveInfo) -> Any:
 
 
 def _pointer_resolver(name: str):
-    async def resolve(obj: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] | None:
+    def resolve(obj: dict[str, Any], info: GraphQLResolveInfo) -> Any:
         value = obj.get(name)
         if not isinstance(value, dict) or value.get("__type") not in ("Pointer", "Object"):
             return None
         context: RequestContext = info.context
-        return await context.loader.load(value["className"], value["objectId"])
+        return context.loader.resolve(value["className"], value["objectId"])
 
     return resolve
+
 
 
 def _array_resolver(name: str):
@@ -213,15 +213,10 @@ def _relation_resolver(class_name: str, name: str, target: str):
         where = where_to_rest(args.get("where"), target, context.schemas)
         owner = {"__type": "Pointer", "className": class_name, "objectId": obj["objectId"]}
         scoped = {**where, "$relatedTo": {"object": owner, "key": name}}
-        return await find_connection(context, target, scoped, args, wants_rows(info))
+        return await find_connection(context, target, scoped, args, info)
 
     return resolve
 
-
-def wants_rows(info: GraphQLResolveInfo) -> bool:
-    """Rows are read only when `edges` or `pageInfo` is selected; `count` alone runs a count query only."""
-    names = selected_names(info)
-    return "edges" in names or "pageInfo" in names
 
 
 def array_result_type(shared: SharedTypes, registry: dict[str, ClassTypes]) -> GraphQLUnionType:

@@ -11,9 +11,12 @@ import binascii
 from typing import Any, Mapping
 
 import msgspec
+from graphql import GraphQLResolveInfo
 
 from api.graphql.context import RequestContext, tagged
+from api.graphql.selection import selected_below, selected_names
 from storage.errors import ErrorCode, ParseError
+from storage.schema import ClassSchema
 
 DEFAULT_LIMIT = 100
 _DATES = ("createdAt", "updatedAt")
@@ -94,9 +97,27 @@ class Connection:
         return int(reply.get("count", 0))
 
 
+def pointers_of(rows: list[dict[str, Any]], schema: ClassSchema | None, fields: set[str]) -> list[tuple[str, str]]:
+    """(class, objectId) of the targets of the pointer `fields` of `rows`."""
+    if schema is None:
+        return []
+    wanted = [name for name in fields if (kind := schema.fields.get(name)) is not None and kind.type == "Pointer"]
+    out: list[tuple[str, str]] = []
+    for row in rows:
+        for name in wanted:
+            value = row.get(name)
+            if isinstance(value, dict) and value.get("__type") == "Pointer":
+                out.append((value["className"], value["objectId"]))
+    return out
+
+
 async def find_connection(context: RequestContext, class_name: str, where: dict[str, Any],
-                          args: Mapping[str, Any], wants_rows: bool) -> Connection:
-    """Run a find with Relay arguments (`first`/`after`/`last`/`before`/`skip`/`order`)."""
+                          args: Mapping[str, Any], info: GraphQLResolveInfo) -> Connection:
+    """Run a find with Relay arguments (`first`/`after`/`last`/`before`/`skip`/`order`). Rows are read only
+    when `edges` or `pageInfo` is selected (`count` alone runs a count query only); the targets of the
+    pointer fields selected on the nodes are loaded with them, one query per class."""
+    selected = selected_names(info)
+    wants_rows = "edges" in selected or "pageInfo" in selected
     skip = _count_non_negative(args, "skip", "Skip should be a positive number") or 0
     first = _count_non_negative(args, "first", "First should be a positive number")
     last = _count_non_negative(args, "last", "Last should be a positive number")
@@ -128,6 +149,10 @@ async def find_connection(context: RequestContext, class_name: str, where: dict[
         has_previous = skip > 0 or bool(args.get("after"))
         if last is not None and last < len(rows):
             rows, has_previous = rows[-last:], True
+    node_fields = selected_below(info, ("edges", "node")) if "edges" in selected else set()
+    pointers = pointers_of(rows, context.schemas.get(class_name), node_fields)
+    if pointers:
+        await context.loader.prefetch(pointers)
     connection.edges = [{"cursor": encode_cursor(row, keys), "node": tagged(row, class_name)} for row in rows]
     connection.page_info = {
         "hasNextPage": has_next, "hasPreviousPage": has_previous,

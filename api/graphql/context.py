@@ -41,21 +41,44 @@ class PointerLoader:
         self._pending: dict[str, list[str]] = {}
         self._flush: asyncio.Task[None] | None = None
 
+    def resolve(self, class_name: str, object_id: str) -> Any:
+        """The target if it is loaded already (so the field resolves without a task), else an awaitable."""
+        future = self._results.get((class_name, object_id))
+        if future is not None and future.done() and future.exception() is None:
+            found = future.result()
+            return dict(found) if found is not None else None
+        return self.load(class_name, object_id)
+
     async def load(self, class_name: str, object_id: str) -> dict[str, Any] | None:
+        future = self._want(class_name, object_id)
+        if self._flush is None and self._pending:
+            self._flush = asyncio.create_task(self._dispatch())
+        found = await asyncio.shield(future)
+        return dict(found) if found is not None else None
+
+    async def prefetch(self, pointers: list[tuple[str, str]]) -> None:
+        """Load these targets now, in one query per class: the rows of a page are known before their fields
+        are resolved, so their pointer fields then resolve without waiting."""
+        for class_name, object_id in pointers:
+            self._want(class_name, object_id)
+        await self._flush_pending()
+
+    def _want(self, class_name: str, object_id: str) -> asyncio.Future[dict[str, Any] | None]:
         key = (class_name, object_id)
         future = self._results.get(key)
         if future is None:
             future = self._results[key] = asyncio.get_running_loop().create_future()
             self._pending.setdefault(class_name, []).append(object_id)
-            if self._flush is None:
-                self._flush = asyncio.create_task(self._dispatch())
-        found = await asyncio.shield(future)
-        return dict(found) if found is not None else None
+        return future
 
     async def _dispatch(self) -> None:
         for _ in range(_BATCH_TURNS):
             await asyncio.sleep(0)
-        pending, self._pending, self._flush = self._pending, {}, None
+        self._flush = None
+        await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, {}
         await asyncio.gather(*(self._load_class(name, ids) for name, ids in pending.items()))
 
     async def _load_class(self, class_name: str, ids: list[str]) -> None:

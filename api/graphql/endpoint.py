@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+DOCUMENT_CACHE_SIZE = 500
 
 
 class RequestFailed(Exception):
@@ -192,20 +193,37 @@ class GraphQLEndpoint:
 
     def prepare(self, built: BuiltSchema, query: str, principal: Principal) -> DocumentNode:
         """The parsed, limited and validated document; RequestFailed (400/403) otherwise."""
-        try:
-            document = parse(query)
-        except GraphQLError as error:
-            raise RequestFailed(400, error.message, "GRAPHQL_PARSE_FAILED",
-                                [{**error_json(error), "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]) from None
-        self.check_limits(document, principal)
-        errors = validate(built.schema, document)
+        checked = built.documents.get(query)
+        if checked is None:
+            checked = self._check(built, query)
+            if len(built.documents) >= DOCUMENT_CACHE_SIZE:
+                built.documents.pop(next(iter(built.documents)))
+            built.documents[query] = checked
+        document, complexity, errors = checked
+        if isinstance(errors, RequestFailed):
+            raise errors
+        self.check_limits(complexity, principal)
+        if errors is None:  # over the limits, so not validated yet: only the master key gets here
+            errors = validate(built.schema, document)
         if errors:
             shown = [{**error_json(e), "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for e in errors]
             if not principal.is_master:
                 for item in shown:
                     item["message"] = _redacted(item["message"])
             raise RequestFailed(400, shown[0]["message"], "GRAPHQL_VALIDATION_FAILED", shown)
-        return document
+        return document  # type: ignore[no-any-return]
+
+    def _check(self, built: BuiltSchema, query: str) -> tuple[Any, Complexity | None, Any]:
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return None, None, RequestFailed(400, error.message, "GRAPHQL_PARSE_FAILED", [
+                {**error_json(error), "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}])
+        fields = self._settings.graphql_max_fields
+        complexity = Complexity(document, fields + 1 if fields >= 0 else 100_000)
+        if limit_error(complexity, self._settings.graphql_max_depth, fields) is not None:
+            return document, complexity, None  # refused before validation, unless the master key sends it
+        return document, complexity, validate(built.schema, document)
 
     async def run(self, method: str, query: str, variables: dict[str, Any] | None, operation_name: str | None,
                   principal: Principal, credentials: Credentials) -> Response:
@@ -221,11 +239,9 @@ class GraphQLEndpoint:
         status, body = await execute_operation(built, document, context, variables, operation_name)
         return self._json(body, status)
 
-    def check_limits(self, document: Any, principal: Principal) -> None:
+    def check_limits(self, complexity: Any, principal: Principal) -> None:
         """RequestFailed for a request over the depth or field limits, or an introspection Parse refuses."""
         settings = self._settings
-        fields = settings.graphql_max_fields
-        complexity = Complexity(document, fields + 1 if fields >= 0 else 100_000)
         if complexity.introspects and not (principal.is_master or settings.graphql_public_introspection):
             raise RequestFailed(403, "Introspection is not allowed", int(ErrorCode.OPERATION_FORBIDDEN))
         if principal.is_master:

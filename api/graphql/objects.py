@@ -20,7 +20,7 @@ from graphql import (
     GraphQLString,
 )
 
-from api.graphql.classes import ClassTypes, wants_rows
+from api.graphql.classes import ClassTypes
 from api.graphql.connection import Connection, find_connection
 from api.graphql.context import RequestContext, tagged
 from api.graphql.names import field_name, object_id_of
@@ -47,7 +47,7 @@ def query_fields(types: ClassTypes) -> dict[str, GraphQLField]:
     async def find(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Connection:
         context: RequestContext = info.context
         where = where_to_rest(args.get("where"), class_name, context.schemas)
-        return await find_connection(context, class_name, where, args, wants_rows(info))
+        return await find_connection(context, class_name, where, args, info)
 
     return {
         "get": GraphQLField(GraphQLNonNull(types.output), resolve=get, args={

@@ -56,6 +56,9 @@ class BuiltSchema:
         self.schema = schema
         self.classes = classes
         self.warnings = warnings
+        # query text -> its parsed and validated form: clients send the same few queries with new variables,
+        # and validation costs several times the execution of a typical query
+        self.documents: dict[str, Any] = {}
 
 
 def build_schema(class_schemas: list[ClassSchema], subscriptions: SubscriptionFields | None = None) -> BuiltSchema:
