@@ -81,6 +81,23 @@ async def test_a_subscriber_gets_no_event_for_an_object_it_cannot_read(live_serv
     assert bob_events[0]["items"]["node"]["status"] == "public"  # bob's first event is the public one
 
 
+async def test_after_a_log_out_a_subscriber_gets_no_more_private_events(live_server: LiveServer) -> None:
+    ann = await live_server.sign_up("ann")
+    await live_server.call("POST", "/schemas/Item", {"fields": {"status": {"type": "String"},
+                                                                "n": {"type": "Number"}}}, master=True)
+    started = asyncio.Event()
+    watcher = asyncio.create_task(collect(live_server, ITEMS, {}, 2, started,
+                                          **{"X-Parse-Session-Token": ann["sessionToken"]}))
+    await asyncio.wait_for(started.wait(), 10)
+    private = {"ACL": {ann["objectId"]: {"read": True, "write": True}}}
+    await live_server.call("POST", "/classes/Item", {"status": "before", **private}, session=ann["sessionToken"])
+    await live_server.call("POST", "/logout", {}, session=ann["sessionToken"])
+    await live_server.call("POST", "/classes/Item", {"status": "after", **private}, master=True)
+    await live_server.call("POST", "/classes/Item", {"status": "public"}, master=True)
+    events = await asyncio.wait_for(watcher, 20)
+    assert [e["items"]["node"]["status"] for e in events] == ["before", "public"]
+
+
 async def raw(server: LiveServer, init: dict[str, Any] | None = None):
     socket = await connect(f"ws://127.0.0.1:{server.port}/graphql", subprotocols=["graphql-transport-ws"],
                            open_timeout=5)
