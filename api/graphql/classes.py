@@ -68,8 +68,8 @@ class ClassTypes:
             "have": GraphQLInputField(self.where), "haveNot": GraphQLInputField(self.where),
             "exists": GraphQLInputField(GraphQLBoolean)})
         self.order = GraphQLEnumType(f"{self.name}Order", self._order_values())
-        self.create_fields = GraphQLInputObjectType(f"Create{self.name}FieldsInput", lambda: self._inputs())
-        self.update_fields = GraphQLInputObjectType(f"Update{self.name}FieldsInput", lambda: self._inputs())
+        self.create_fields = GraphQLInputObjectType(f"Create{self.name}FieldsInput", self.input_map)
+        self.update_fields = GraphQLInputObjectType(f"Update{self.name}FieldsInput", self.input_map)
         self.pointer_input = GraphQLInputObjectType(f"{self.name}PointerInput", lambda: {
             "link": GraphQLInputField(GraphQLID), "createAndLink": GraphQLInputField(self.create_fields)})
         self.relation_input = GraphQLInputObjectType(f"{self.name}RelationInput", lambda: {
@@ -153,7 +153,7 @@ class ClassTypes:
             values[f"{name}_DESC"] = GraphQLEnumValue(f"-{stored}")
         return values
 
-    def _inputs(self) -> dict[str, GraphQLInputField]:
+    def input_map(self) -> dict[str, GraphQLInputField]:
         t = self.t
         fields: dict[str, GraphQLInputField] = {}
         simple = {"String": GraphQLString, "Number": GraphQLFloat, "Boolean": GraphQLBoolean, "Date": t.Date,

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from graphql import (
     GraphQLBoolean,
     GraphQLField,
+    GraphQLInputObjectType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLResolveInfo,
@@ -19,7 +20,7 @@ from api.graphql.objects import fields_to_rest
 from api.graphql.types import relay_mutation
 
 TYPE_NAMES = ("Viewer", "SignUpInput", "SignUpPayload", "LogInInput", "LogInPayload", "LogOutInput",
-              "LogOutPayload")
+              "LogOutPayload", "LogInWithInput", "LogInWithPayload", "UserLoginWithInput")
 MUTATION_NAMES = ("signUp", "logIn", "logOut", "logInWith", "resetPassword", "confirmResetPassword",
                   "sendVerificationEmail", "challenge", "callCloudCode", "createFile")
 
@@ -72,7 +73,18 @@ def mutation_fields(user: ClassTypes) -> dict[str, GraphQLField]:
         await info.context.rest("POST", "/logout")
         return {"ok": True, "clientMutationId": input.get("clientMutationId")}
 
+    async def log_in_with(_root: Any, info: GraphQLResolveInfo, input: Mapping[str, Any]) -> dict[str, Any]:
+        context: RequestContext = info.context
+        body = await fields_to_rest(context, "_User", input.get("fields") or {})
+        reply = await context.rest("POST", "/users", {**body, "authData": input["authData"]})
+        return {"viewer": await _viewer_for_token(context, reply["sessionToken"]),
+                "clientMutationId": input.get("clientMutationId")}
+
+    login_with_fields = GraphQLInputObjectType("UserLoginWithInput", lambda: {
+        k: v for k, v in user.input_map().items() if k not in ("username", "password")})
     return {
+        "logInWith": relay_mutation("LogInWith", {"authData": GraphQLNonNull(user.t.Object),
+                                                  "fields": login_with_fields}, {"viewer": viewer}, log_in_with),
         "signUp": relay_mutation("SignUp", {"fields": user.create_fields}, {"viewer": viewer}, sign_up),
         "logIn": relay_mutation("LogIn", {"username": GraphQLNonNull(GraphQLString),
                                           "password": GraphQLNonNull(GraphQLString)}, {"viewer": viewer}, log_in),

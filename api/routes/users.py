@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from api import permissions
 from api.request import Call
 from api.router import Reply, Router
+from api.routes import auth_data
 from api.routes.classes import update_response
 from auth import users as user_rules
 from auth.principal import MASTER, Principal
@@ -27,6 +28,8 @@ async def _output(s: Services, document: dict[str, Any], viewer: Principal, toke
 
 async def sign_up(call: Call, s: Services) -> Reply:
     body = call.body
+    if body.get("authData"):
+        return await auth_data.sign_up_or_log_in(call, s)
     user_id = new_object_id()
     prepared = await user_rules.prepare_sign_up(s.store, s.passwords, body, user_id=user_id,
                                                 public_read=not s.settings.enforce_private_users)
@@ -84,6 +87,7 @@ async def update_user(call: Call, s: Services) -> Reply:
         raise ParseError(ErrorCode.SESSION_MISSING, f"Cannot modify user {object_id}.")
     body = dict(call.body)
     user_rules.validate_user_update(body)
+    await auth_data.prepare_update(s, object_id, body)
     await user_rules.check_available(s.store, username=body.get("username") if isinstance(body.get("username"), str)
                                      else None, email=body.get("email") if isinstance(body.get("email"), str)
                                      else None, exclude_id=object_id)

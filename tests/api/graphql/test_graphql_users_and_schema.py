@@ -85,3 +85,15 @@ async def test_schema_operations_need_the_master_key(client: ParseClient) -> Non
     for query in ("{ classes { name } }", 'mutation { createClass(input: { name: "X" }) { class { name } } }'):
         status, error, _ = await first_error(client, query)
         assert error["extensions"]["code"] == 119
+
+
+async def test_log_in_with_anonymous_auth_data_signs_up_then_logs_in(client: ParseClient) -> None:
+    query = """mutation($auth: Object!) { logInWith(input: { authData: $auth }) {
+        viewer { sessionToken user { objectId username } } } }"""
+    auth = {"anonymous": {"id": "0f6a6d0e-2b7e-4a8e-9d7c-1b2a3c4d5e6f"}}
+    first = (await data(client, query, {"auth": auth}))["logInWith"]["viewer"]
+    again = (await data(client, query, {"auth": auth}))["logInWith"]["viewer"]
+    assert again["user"]["objectId"] == first["user"]["objectId"]
+    assert again["sessionToken"] != first["sessionToken"]
+    status, error, body = await first_error(client, query, {"auth": {"nope": {"id": "x"}}})
+    assert error["extensions"]["code"] == 252 and body == {"logInWith": None}
