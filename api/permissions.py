@@ -48,5 +48,7 @@ def check_query_fields(schema: ClassSchema | None, principal: Principal, where: 
     if principal.is_master or schema is None:
         return
     hidden = clp_rules.protected_fields(schema.clp, schema.class_name, principal, None)
+    if schema.class_name == "_User":  # auth data are credentials (an anonymous id logs in): never a filter
+        hidden = {*hidden, "authData"}
     if hidden:
         clp_rules.check_query_fields(where, hidden, schema.class_name)

@@ -79,3 +79,13 @@ async def test_auth_data_is_stored_as_parse_server_stores_it(client: ParseClient
     with pymongo.MongoClient(settings.database_uri) as mongo:
         stored = mongo.get_default_database()["_User"].find_one({"_id": anon["objectId"]})
     assert stored["_auth_data_anonymous"] == ANON["anonymous"] and "authData" not in stored
+
+
+async def test_clients_cannot_filter_users_by_auth_data(client: ParseClient) -> None:
+    await anonymous_log_in(client)
+    for where in ({"authData.anonymous.id": {"$regex": "^5"}}, {"authData": {"$exists": True}}):
+        response = await client.request("GET", "/users", params={"where": where})
+        assert response.status_code == 400 and response.json()["code"] == 119
+    master = await client.request("GET", "/users", params={"where": {"authData.anonymous.id": ANON["anonymous"]["id"]}},
+                                  master=True)
+    assert len(master.json()["results"]) == 1
