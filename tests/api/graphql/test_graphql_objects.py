@@ -235,3 +235,28 @@ async def test_graphql_can_be_turned_off_or_moved(tmp_path) -> None:
                 assert response.status_code == expected
         finally:
             await app.state.services.stop()
+
+
+async def test_a_class_another_process_creates_appears_after_the_schema_refresh(tmp_path, settings) -> None:
+    import httpx
+
+    from api.app import create_app
+
+    apps = [create_app(settings), create_app(settings)]  # two server processes' apps on one database
+    for app in apps:
+        await app.state.services.start()
+    try:
+        clients = []
+        for app in apps:
+            clients.append(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t"))
+        first, second = (ParseClient(http) for http in clients)
+        assert (await post(first, "{ health }")).status_code == 200  # its schema is built before the class exists
+        await second.create("Tour", {"stops": 3}, master=True)
+        assert (await post(first, "{ tours { count } }")).status_code == 400
+        await apps[0].state.services.schemas.all()  # what the periodic refresh of a scaled server does
+        assert await data(first, "{ tours { count } }") == {"tours": {"count": 1}}
+        for http in clients:
+            await http.aclose()
+    finally:
+        for app in apps:
+            await app.state.services.stop()
