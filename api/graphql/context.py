@@ -113,6 +113,7 @@ class RequestContext:
         self.credentials = credentials
         self.schemas = schemas
         self.loader = PointerLoader(services, principal)
+        self.live: Any = None  # a subscription socket's LiveSession (subscriptions.py)
 
     async def rest(self, method: str, path: str, body: dict[str, Any] | None = None,
                    params: dict[str, Any] | None = None, principal: Principal | None = None) -> Any:

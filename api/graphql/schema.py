@@ -109,8 +109,9 @@ def build_schema(class_schemas: list[ClassSchema], subscriptions: SubscriptionFi
     }
     root_mutations: dict[str, GraphQLField] = {**schema_mutations, **mutations}
     if "_User" in registry:
-        root_queries.update(users.query_fields(registry["_User"]))
-        root_mutations.update(users.mutation_fields(registry["_User"]))
+        user_queries, user_mutations = users.user_fields(registry["_User"])
+        root_queries.update(user_queries)
+        root_mutations.update(user_mutations)
     subscription_type = None
     if subscriptions is not None:
         fields = subscriptions(registry)

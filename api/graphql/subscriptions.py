@@ -157,7 +157,7 @@ def _fresh_loader(payload: dict[str, Any], info: GraphQLResolveInfo, **_args: An
 def _subscriber(class_name: str):
     async def subscribe_field(_root: Any, info: GraphQLResolveInfo, where: Any = None) -> AsyncIterator[Any]:
         context: RequestContext = info.context
-        live: LiveSession = context.live  # type: ignore[attr-defined]
+        live: LiveSession = context.live
         request_id, queue = await live.subscribe(class_name, where_to_rest(where, class_name, context.schemas))
         return _events(live, request_id, queue, class_name)
 
@@ -295,7 +295,7 @@ class GraphQLSocket:
         built = self._endpoint.schemas.current()
         document = self._endpoint.prepare(built, query, principal)
         context = RequestContext(self._endpoint.services, principal, credentials, built.classes)
-        context.live = live  # type: ignore[attr-defined]
+        context.live = live
         operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation != OperationType.SUBSCRIPTION:
             _status, body = await execute_operation(built, document, context, variables, operation_name)

@@ -41,20 +41,15 @@ def _viewer_type(user: ClassTypes) -> GraphQLObjectType:
                                         "user": GraphQLField(GraphQLNonNull(user.output))})
 
 
-def query_fields(user: ClassTypes) -> dict[str, GraphQLField]:
-    viewer = _viewer_type(user)
-    user.viewer = viewer  # type: ignore[attr-defined]  # the mutations answer with the same type
+def user_fields(user: ClassTypes) -> tuple[dict[str, GraphQLField], dict[str, GraphQLField]]:
+    """The `viewer` query and the user mutations, sharing one Viewer type."""
+    viewer_type = _viewer_type(user)
+    viewer = GraphQLNonNull(viewer_type)
 
-    async def resolve(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+    async def current(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
         context: RequestContext = info.context
         return _viewer_of({**await context.rest("GET", "/users/me"),
                            "sessionToken": context.principal.session_token})
-
-    return {"viewer": GraphQLField(GraphQLNonNull(viewer), resolve=resolve)}
-
-
-def mutation_fields(user: ClassTypes) -> dict[str, GraphQLField]:
-    viewer = GraphQLNonNull(getattr(user, "viewer", None) or _viewer_type(user))
 
     async def sign_up(_root: Any, info: GraphQLResolveInfo, input: Mapping[str, Any]) -> dict[str, Any]:
         context: RequestContext = info.context
@@ -82,7 +77,8 @@ def mutation_fields(user: ClassTypes) -> dict[str, GraphQLField]:
 
     login_with_fields = GraphQLInputObjectType("UserLoginWithInput", lambda: {
         k: v for k, v in user.input_map().items() if k not in ("username", "password")})
-    return {
+    queries = {"viewer": GraphQLField(viewer, resolve=current)}
+    return queries, {
         "logInWith": relay_mutation("LogInWith", {"authData": GraphQLNonNull(user.t.Object),
                                                   "fields": login_with_fields}, {"viewer": viewer}, log_in_with),
         "signUp": relay_mutation("SignUp", {"fields": user.create_fields}, {"viewer": viewer}, sign_up),

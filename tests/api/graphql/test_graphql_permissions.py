@@ -70,14 +70,13 @@ async def test_class_level_permissions_and_protected_fields_hold(client: ParseCl
     assert error["extensions"]["code"] == 119  # a hidden field cannot be guessed by filtering on it
 
 
-async def test_read_only_master_key_cannot_write(client: ParseClient) -> None:
+async def test_read_only_master_key_cannot_write(tmp_path) -> None:
     import httpx
 
     from api.app import create_app
     from tests.api.conftest import make_settings
 
-    app = create_app(make_settings(client.http._transport.app.state.services.settings.data_dir,  # type: ignore
-                                   read_only_master_key="ro"))
+    app = create_app(make_settings(tmp_path, read_only_master_key="ro"))
     await app.state.services.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
