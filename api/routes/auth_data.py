@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from api import permissions
-from api.request import Call
-from api.router import Reply
 from auth import users as user_rules
-from auth.principal import Principal
-from auth.tokens import new_object_id
 from storage.errors import ErrorCode, ParseError
 
 if TYPE_CHECKING:
@@ -19,38 +14,17 @@ if TYPE_CHECKING:
 USER = "_User"
 
 
-async def _output(s: Services, document: dict[str, Any], viewer: Principal, token: str) -> dict[str, Any]:
-    hidden = permissions.hidden_fields(await s.schemas.get(USER), viewer, document)
-    return user_rules.user_for_output(document, viewer, session_token=token, hidden=hidden)
-
-
-async def sign_up_or_log_in(call: Call, s: Services) -> Reply:
-    """The user these auth data belong to, logged in (200), or a new user signed up with them (201)."""
-    body = call.body
-    ids = await s.auth_providers.validate(body["authData"])
+async def linked_user(s: Services, auth_data: Any) -> dict[str, Any] | None:
+    """The user these auth data are linked to, once their providers accepted them (252 for a provider this
+    server does not have, 101 for auth data their provider refuses)."""
+    ids = await s.auth_providers.validate(auth_data)
     if not ids:
         raise ParseError(ErrorCode.UNSUPPORTED_SERVICE, "This authentication method is unsupported.")
     for provider, provider_id in ids.items():
         user = await user_rules.find_by_auth_data(s.store, provider, provider_id)
         if user is not None:
-            session = await s.sessions.create(user["objectId"], action="login",
-                                              installation_id=call.credentials.installation_id)
-            token = session["sessionToken"]
-            viewer = Principal(user_id=user["objectId"], session_token=token)
-            return Reply(await _output(s, user, viewer, token))
-    user_id = new_object_id()
-    prepared = await user_rules.prepare_auth_data_sign_up(s.store, s.passwords, body, user_id=user_id,
-                                                          public_read=not s.settings.enforce_private_users)
-    internal = {**prepared.internal, "ACL": prepared.acl}
-    try:
-        document = await s.objects.create(call.principal, USER, prepared.body, internal=internal, object_id=user_id)
-    except ParseError as error:
-        await user_rules.explain_duplicate(s.store, error, username=prepared.body.get("username"),
-                                           email=body.get("email"))
-    session = await s.sessions.create(user_id, action="signup", installation_id=call.credentials.installation_id)
-    return Reply({"objectId": user_id, "createdAt": document["createdAt"], "username": document["username"],
-                  "sessionToken": session["sessionToken"]}, 201,
-                 {"Location": f"{s.settings.server_url}/users/{user_id}"})
+            return user
+    return None
 
 
 async def prepare_update(s: Services, user_id: str, body: dict[str, Any]) -> None:

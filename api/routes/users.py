@@ -28,20 +28,27 @@ async def _output(s: Services, document: dict[str, Any], viewer: Principal, toke
 
 async def sign_up(call: Call, s: Services) -> Reply:
     body = call.body
-    if body.get("authData"):
-        return await auth_data.sign_up_or_log_in(call, s)
+    prepare = user_rules.prepare_sign_up
+    if body.get("authData"):  # sign up with a provider's auth data, or log in if they are linked already
+        linked = await auth_data.linked_user(s, body["authData"])
+        if linked is not None:
+            return await _logged_in(call, s, linked)
+        prepare = user_rules.prepare_auth_data_sign_up
     user_id = new_object_id()
-    prepared = await user_rules.prepare_sign_up(s.store, s.passwords, body, user_id=user_id,
-                                                public_read=not s.settings.enforce_private_users)
+    prepared = await prepare(s.store, s.passwords, body, user_id=user_id,
+                             public_read=not s.settings.enforce_private_users)
     internal = {**prepared.internal, "ACL": prepared.acl}
     try:
         document = await s.objects.create(call.principal, USER, prepared.body, internal=internal, object_id=user_id)
     except ParseError as error:
-        await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"))
+        await user_rules.explain_duplicate(s.store, error, username=prepared.body.get("username"),
+                                           email=body.get("email"))
         raise
     session = await s.sessions.create(user_id, action="signup", installation_id=call.credentials.installation_id)
-    return Reply({"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"]},
-                 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
+    reply = {"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"]}
+    if body.get("authData") and "username" not in body:
+        reply["username"] = document["username"]  # made up here: the client needs to know it
+    return Reply(reply, 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
 
 
 async def log_in(call: Call, s: Services) -> Reply:
@@ -49,6 +56,11 @@ async def log_in(call: Call, s: Services) -> Reply:
     user = await user_rules.log_in(s.store, s.passwords, username=source.get("username"),
                                    email=source.get("email"), password=source.get("password"),
                                    allow_locked=call.principal.is_master)
+    return await _logged_in(call, s, user)
+
+
+async def _logged_in(call: Call, s: Services, user: dict[str, Any]) -> Reply:
+    """A new session for `user`, answered with the user as they see themselves (log-in's 200)."""
     session = await s.sessions.create(user["objectId"], action="login",
                                       installation_id=call.credentials.installation_id)
     viewer = Principal(user_id=user["objectId"], session_token=session["sessionToken"])
