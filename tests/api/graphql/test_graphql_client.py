@@ -15,13 +15,18 @@ from tests.api.conftest import APP_ID, MASTER_KEY, ParseClient
 
 def transport(app: Any, **headers: str) -> HTTPXAsyncTransport:
     return HTTPXAsyncTransport(url="http://testserver/graphql", transport=httpx.ASGITransport(app=app),
-                               headers={"X-Parse-Application-Id": APP_ID, **headers})
+                               headers={"X-Parse-Application-Id": APP_ID, **headers}, timeout=60)
+
+
+def client_for(app: Any, **kw: Any) -> Client:
+    # generous timeouts: the MongoDB tests run on SecantusDB, a Python server, on a shared machine
+    return Client(transport=transport(app, **kw.pop("headers", {})), execute_timeout=60, **kw)
 
 
 async def test_gql_client_creates_and_pages_through_objects(app: Any, client: ParseClient) -> None:
     await client.request("POST", "/schemas/Todo", {"fields": {"title": {"type": "String"},
                                                               "done": {"type": "Boolean"}}}, master=True)
-    async with Client(transport=transport(app)) as session:
+    async with client_for(app) as session:
         create = """mutation Create($title: String!) { createTodo(input: { fields: { title: $title, done: false } })
                          { todo { id title done } } }"""
         for title in ("a", "b", "c"):
@@ -41,13 +46,13 @@ async def test_gql_client_creates_and_pages_through_objects(app: Any, client: Pa
 
 
 async def test_gql_client_signs_up_and_uses_the_session(app: Any) -> None:
-    async with Client(transport=transport(app)) as session:
+    async with client_for(app) as session:
         signed = await session.execute(gql("""mutation { signUp(input: { fields: { username: "ann", password: "pw" } })
                                               { viewer { sessionToken user { username } } } }"""))
     token = signed["signUp"]["viewer"]["sessionToken"]
-    async with Client(transport=transport(app, **{"X-Parse-Session-Token": token})) as session:
+    async with client_for(app, headers={"X-Parse-Session-Token": token}) as session:
         viewer = await session.execute(gql("query { viewer { user { id username } } }"))
     assert viewer["viewer"]["user"]["username"] == "ann"
-    async with Client(transport=transport(app, **{"X-Parse-Master-Key": MASTER_KEY}),
-                      fetch_schema_from_transport=True) as session:
+    async with client_for(app, headers={"X-Parse-Master-Key": MASTER_KEY},
+                          fetch_schema_from_transport=True) as session:
         assert session.client.schema is not None and session.client.schema.get_type("User") is not None

@@ -19,13 +19,14 @@ ITEMS = """subscription($where: ItemWhereInput) { items(where: $where) {
 def transport(server: LiveServer, **headers: str) -> WebsocketsTransport:
     return WebsocketsTransport(url=f"ws://127.0.0.1:{server.port}/graphql",
                                init_payload={"X-Parse-Application-Id": APP_ID, **headers},
-                               subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+                               subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                               connect_timeout=60, ack_timeout=60)
 
 
 async def collect(server: LiveServer, query: str, variables: dict[str, Any], count: int, started: asyncio.Event,
                   **headers: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    async with Client(transport=transport(server, **headers)) as session:
+    async with Client(transport=transport(server, **headers), execute_timeout=60) as session:
         request = gql(query)
         request.variable_values = variables
         stream = session.subscribe(request)
