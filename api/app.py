@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.files.http import files_routes
+from api.graphql import GraphQLMount
 from api.live import live_endpoint
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> Starlette:
     register_all(router)
     services = Services(settings, router)
     mount = settings.mount_path
+    graphql = None if settings.no_graphql else GraphQLMount(services, CORS_HEADERS)
 
     async def parse_endpoint(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
@@ -89,6 +91,8 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.start()
+        if graphql is not None:
+            graphql.start()
         try:
             yield
         finally:
@@ -97,6 +101,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[Any] = [
         *files_routes(mount, error_response, CORS_HEADERS),  # raw, streamed bodies: not the JSON path below
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+        *(graphql.routes() if graphql is not None else []),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
         WebSocketRoute("/{path:path}", live_endpoint),
     ]

@@ -15,6 +15,7 @@ def _banner(settings: Settings) -> str:
         "LiveQuery Server",
         f"  REST API      {settings.server_url}",
         f"  LiveQuery     {ws_url}",
+        *([f"  GraphQL       {settings.graphql_url}"] if settings.graphql_url else []),
         f"  health        {settings.server_url}/health",
         f"  app id        {settings.app_id}",
         f"  master key    kept in {settings.data_dir}/master.key (or --master-key / LIVEQUERY_MASTER_KEY)",

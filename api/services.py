@@ -19,6 +19,7 @@ from api.settings import Settings
 from auth import users as user_rules
 from auth.passwords import Passwords
 from auth.principal import Principal
+from auth.providers import AuthProviders
 from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, ChangeEvent, open_bus
@@ -77,6 +78,7 @@ class Services:
         self.schemas = SchemaCache(self.store)
         self.bus: Bus = open_bus(settings.redis_url, channel=settings.app_id)
         self.passwords = Passwords()
+        self.auth_providers = AuthProviders()
         self.roles = RoleResolver(self.store)
         self.sessions = SessionStore(self.store, self.roles,
                                      SessionSettings(session_length=settings.session_length_seconds))

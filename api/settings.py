@@ -43,6 +43,16 @@ class Settings(msgspec.Struct, frozen=True):
     file_upload_anonymous: bool = False
     file_upload_authenticated: bool = True
     file_extensions: tuple[str, ...] = DEFAULT_FILE_EXTENSIONS
+    graphql_path: str = "/graphql"
+    no_graphql: bool = False
+    graphql_max_depth: int = 20  # -1: no limit
+    graphql_max_fields: int = 500
+    graphql_public_introspection: bool = False
+
+    @property
+    def graphql_url(self) -> str | None:
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return None if self.no_graphql else base.rstrip("/") + self.graphql_path
 
     @property
     def server_url(self) -> str:
@@ -97,11 +107,17 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
      "comma-separated regexes an upload's extension must match, * = any (default: refuse html, svg, xml...)"),
     ("websocket_ping_seconds", "--websocket-ping-seconds", float,
      "seconds between pings of LiveQuery sockets; one not answered within as long is closed (default 10)"),
+    ("graphql_path", "--graphql-path", str, "path of the GraphQL endpoint (default /graphql)"),
+    ("graphql_max_depth", "--graphql-max-depth", int, "deepest GraphQL selection allowed (default 20, -1: any)"),
+    ("graphql_max_fields", "--graphql-max-fields", int, "most GraphQL fields in one request (default 500, -1: any)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
     ("seed_examples", "--seed-examples", "create the three example apps' schemas at start-up"),
+    ("no_graphql", "--no-graphql", "do not serve the GraphQL API"),
+    ("graphql_public_introspection", "--graphql-public-introspection",
+     "let clients without the master key introspect the GraphQL schema"),
 ]
 
 
@@ -133,6 +149,8 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
         values["file_extensions"] = _listed(str(values["file_extensions"]))
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
+    if "graphql_path" in values:
+        values["graphql_path"] = "/" + str(values["graphql_path"]).strip("/")
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -13,6 +13,7 @@ import msgspec
 from auth.acl import Acl, new_user_acl, permission_fields, validate_acl
 from auth.passwords import Passwords
 from auth.principal import Principal
+from auth.tokens import new_object_id
 from storage.adapter import Document, FindOptions, StorageAdapter
 from storage.changes import Changes
 from storage.errors import ErrorCode, ParseError
@@ -131,6 +132,35 @@ async def prepare_sign_up(store: StorageAdapter, passwords: Passwords, body: Map
     return PreparedUser(user_id, fields, acl, {HASH_FIELD: hashed, **permission_fields(acl)})
 
 
+async def prepare_auth_data_sign_up(store: StorageAdapter, passwords: Passwords, body: Mapping[str, Any], *,
+                                    user_id: str, public_read: bool) -> PreparedUser:
+    """A sign-up by `authData` (anonymous or a third-party provider): no password is needed, and a missing
+    username is made up (25 random characters, as Parse does). The auth data itself must be validated by its
+    provider first."""
+    username = body.get("username")
+    if username is None:
+        username = new_object_id(25)
+    filled = {**body, "username": username}
+    if body.get("email") is not None:
+        validate_email(body["email"])
+    await check_available(store, username=str(username), email=body.get("email"))
+    given = validate_acl(body["ACL"]) if body.get("ACL") is not None else None
+    acl = new_user_acl(user_id, public_read=public_read, given=given)
+    internal = dict(permission_fields(acl))
+    if isinstance(body.get("password"), str) and body["password"]:
+        internal[HASH_FIELD] = await passwords.hash_password_async(body["password"])
+    fields = {key: value for key, value in filled.items() if key not in ("password", "ACL")}
+    fields["authData"] = {k: v for k, v in body["authData"].items() if v is not None}
+    return PreparedUser(user_id, fields, acl, internal)
+
+
+async def find_by_auth_data(store: StorageAdapter, provider: str, provider_id: str) -> Document | None:
+    """The user linked to this provider's id (`authData.<provider>.id`), if any."""
+    found = await store.find(USER_CLASS, _equals_path(("authData", provider, "id"), provider_id),
+                             FindOptions(limit=1))
+    return found[0] if found else None
+
+
 def keep_owner_access(acl: Acl, user_id: str, principal: Principal) -> Acl:
     """A non-master caller setting a user's ACL cannot lock the user out: `{userId: rw}` is always kept."""
     if principal.is_master:
@@ -188,6 +218,10 @@ async def _find_login_user(store: StorageAdapter, username: str | None, email: s
 
 def _equals(field: str, value: Any) -> Field:
     return Field((field,), (Compare("$eq", value),))
+
+
+def _equals_path(path: tuple[str, ...], value: Any) -> Field:
+    return Field(path, (Compare("$eq", value),))
 
 
 # --- output -------------------------------------------------------------------------------------------------

@@ -22,19 +22,27 @@ class SchemaCache:
     def __init__(self, store: StorageAdapter) -> None:
         self._store = store
         self._schemas: dict[str, ClassSchema] = {}
+        self.version = 0  # changes whenever a cached schema does (GraphQL rebuilds its schema on a change)
 
     async def get(self, class_name: str) -> ClassSchema | None:
         schema = self._schemas.get(class_name)
         if schema is None:
             schema = await self._store.get_schema(class_name)
             if schema is not None:
-                self._schemas[class_name] = schema
+                self._store_one(schema)
         return schema
 
     async def all(self) -> list[ClassSchema]:
         schemas = await self._store.get_all_schemas()
-        self._schemas = {s.class_name: s for s in schemas}
+        fresh = {s.class_name: s for s in schemas}
+        if fresh != self._schemas:
+            self._schemas = fresh
+            self.version += 1
         return schemas
+
+    def known(self) -> list[ClassSchema]:
+        """Every schema as last seen (what `all` or a write brought in), without a store round trip."""
+        return list(self._schemas.values())
 
     def cached(self, class_name: str) -> ClassSchema | None:
         """The schema as last seen, without a store round trip (for synchronous hot paths like fan-out)."""
@@ -56,11 +64,17 @@ class SchemaCache:
 
     async def ensure(self, class_name: str, wanted: Mapping[str, FieldType]) -> ClassSchema:
         schema = await self._store.ensure_fields(class_name, wanted)
-        self._schemas[class_name] = schema
+        self._store_one(schema)
         return schema
 
     def remember(self, schema: ClassSchema) -> None:
-        self._schemas[schema.class_name] = schema
+        self._store_one(schema)
 
     def forget(self, class_name: str) -> None:
-        self._schemas.pop(class_name, None)
+        if self._schemas.pop(class_name, None) is not None:
+            self.version += 1
+
+    def _store_one(self, schema: ClassSchema) -> None:
+        if self._schemas.get(schema.class_name) != schema:
+            self._schemas[schema.class_name] = schema
+            self.version += 1

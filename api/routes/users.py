@@ -7,6 +7,7 @@ from api import permissions
 from api.output import set_by_server, with_file_urls
 from api.request import Call
 from api.router import Reply, Router
+from api.routes import auth_data
 from api.routes.classes import update_response
 from auth import users as user_rules
 from auth.principal import MASTER, Principal
@@ -29,18 +30,28 @@ async def _output(s: Services, document: dict[str, Any], viewer: Principal, toke
 
 async def sign_up(call: Call, s: Services) -> Reply:
     body = call.body
+    prepare = user_rules.prepare_sign_up
+    if body.get("authData"):  # sign up with a provider's auth data, or log in if they are linked already
+        linked = await auth_data.linked_user(s, body["authData"])
+        if linked is not None:
+            return await _logged_in(call, s, linked)
+        prepare = user_rules.prepare_auth_data_sign_up
     user_id = new_object_id()
-    prepared = await user_rules.prepare_sign_up(s.store, s.passwords, body, user_id=user_id,
-                                                public_read=not s.settings.enforce_private_users)
+    prepared = await prepare(s.store, s.passwords, body, user_id=user_id,
+                             public_read=not s.settings.enforce_private_users)
     internal = {**prepared.internal, "ACL": prepared.acl}
     try:
         document = await s.objects.create(call.principal, USER, prepared.body, internal=internal, object_id=user_id)
     except ParseError as error:
-        await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"))
+        await user_rules.explain_duplicate(s.store, error, username=prepared.body.get("username"),
+                                           email=body.get("email"))
         raise
     session = await s.sessions.create(user_id, action="signup", installation_id=call.credentials.installation_id)
-    return Reply({"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"],
-                  **set_by_server(document, body)}, 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
+    reply = {"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"],
+             **set_by_server(document, body)}
+    if body.get("authData") and "username" not in body:
+        reply["username"] = document["username"]  # made up here: the client needs to know it
+    return Reply(reply, 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
 
 
 async def log_in(call: Call, s: Services) -> Reply:
@@ -48,6 +59,11 @@ async def log_in(call: Call, s: Services) -> Reply:
     user = await user_rules.log_in(s.store, s.passwords, username=source.get("username"),
                                    email=source.get("email"), password=source.get("password"),
                                    allow_locked=call.principal.is_master)
+    return await _logged_in(call, s, user)
+
+
+async def _logged_in(call: Call, s: Services, user: dict[str, Any]) -> Reply:
+    """A new session for `user`, answered with the user as they see themselves (log-in's 200)."""
     session = await s.sessions.create(user["objectId"], action="login",
                                       installation_id=call.credentials.installation_id)
     viewer = Principal(user_id=user["objectId"], session_token=session["sessionToken"])
@@ -86,6 +102,7 @@ async def update_user(call: Call, s: Services) -> Reply:
         raise ParseError(ErrorCode.SESSION_MISSING, f"Cannot modify user {object_id}.")
     body = dict(call.body)
     user_rules.validate_user_update(body)
+    await auth_data.prepare_update(s, object_id, body)
     await user_rules.check_available(s.store, username=body.get("username") if isinstance(body.get("username"), str)
                                      else None, email=body.get("email") if isinstance(body.get("email"), str)
                                      else None, exclude_id=object_id)

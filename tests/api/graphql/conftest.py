@@ -1,0 +1,5 @@
+"""The GraphQL tests use the API fixtures (tests/api/conftest.py) and, for subscriptions, the real server of
+the LiveQuery endpoint tests."""
+from __future__ import annotations
+
+from tests.livequery.conftest import live_server  # noqa: F401  (a fixture, re-exported for these tests)
