@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -12,6 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.live import live_endpoint
+from api.metrics import UNMATCHED, metrics_endpoint
+from api.observe import RequestObserver
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
 from api.routes import register_all
@@ -69,21 +72,26 @@ def create_app(settings: Settings) -> Starlette:
     register_all(router)
     services = Services(settings, router)
     mount = settings.mount_path
+    observer = RequestObserver(settings, services.metrics)
 
     async def parse_endpoint(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
         if request.method == "OPTIONS":
             return Response(status_code=200, headers=CORS_HEADERS)
+        started, method, route = time.perf_counter(), request.method, UNMATCHED
         try:
             call = await call_from_request(request, path, settings.max_body_bytes)
-            handler, call.path_params = router.resolve(call.method, path)
+            method = call.method
+            handler, call.path_params, route = router.match(call.method, path)
             if path.rstrip("/") not in router.public_paths:
                 use_session = path.rstrip("/") not in ("/login", "/users/login")
                 call.principal = await services.authenticator.principal(call.credentials, use_session=use_session)
             reply: Reply = await handler(call, services)
+            response = json_response(reply.body, reply.status, reply.headers)
         except Exception as error:  # every failure becomes a Parse answer; the server keeps serving
-            return error_response(error, request.url.path)
-        return json_response(reply.body, reply.status, reply.headers)
+            response = error_response(error, request.url.path)
+        observer.done(method, path, route, response.status_code, started, request.headers.get("x-parse-request-id"))
+        return response
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,6 +102,7 @@ def create_app(settings: Settings) -> Starlette:
             await services.stop()
 
     routes: list[Any] = [
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
         WebSocketRoute("/{path:path}", live_endpoint),

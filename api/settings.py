@@ -33,6 +33,12 @@ class Settings(msgspec.Struct, frozen=True):
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
     seed_examples: bool = False
+    workers: int = 1
+    shutdown_seconds: float = 5.0  # SIGTERM: in-flight requests get this long, then the process exits anyway
+    log_format: str = "text"  # or "json": one object per line
+    log_requests: bool = False
+    log_buffer_lines: int = 1000  # recent lines kept for /scriptlog
+    metrics: str = "master"  # GET /metrics: "master" (master key), "public", or "off"
 
     @property
     def server_url(self) -> str:
@@ -61,11 +67,17 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("workers", "--workers", int, "server processes sharing the port (more than 1 needs --redis-url)"),
+    ("shutdown_seconds", "--shutdown-seconds", float, "on SIGTERM, how long in-flight requests may take"),
+    ("log_format", "--log-format", str, "text (default) or json: one JSON object per log line"),
+    ("log_buffer_lines", "--log-buffer-lines", int, "recent log lines kept in memory for /scriptlog"),
+    ("metrics", "--metrics", str, "GET /metrics (Prometheus): master (needs the master key), public, or off"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
     ("seed_examples", "--seed-examples", "create the three example apps' schemas at start-up"),
+    ("log_requests", "--log-requests", "log one line per request (method, route, status, duration, request id)"),
 ]
 
 
@@ -94,9 +106,17 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
     if isinstance(values.get("live_classes"), str):
         listed = tuple(c.strip() for c in str(values["live_classes"]).split(",") if c.strip())
         values["live_classes"] = listed or None
+    _check_choice(parser, values, "log_format", ("text", "json"))
+    _check_choice(parser, values, "metrics", ("master", "public", "off"))
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _check_choice(parser: argparse.ArgumentParser, values: dict[str, object], name: str,
+                  choices: tuple[str, ...]) -> None:
+    if name in values and values[name] not in choices:
+        parser.error(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}")
 
 
 def with_master_key(settings: Settings) -> Settings:
