@@ -7,6 +7,7 @@ the fan-out path pays nothing for metrics. One registry per app: no module-level
 from __future__ import annotations
 
 import hmac
+import os
 from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -53,6 +54,10 @@ class LiveQueryCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         hub = self._hub
+        worker = GaugeMetricFamily("livequery_worker", "This server process, by pid (workers share a port)",
+                                   labels=["pid"])
+        worker.add_metric([str(os.getpid())], 1)
+        yield worker
         yield GaugeMetricFamily("livequery_clients", "Connected LiveQuery websockets", value=hub.client_count)
         by_class = GaugeMetricFamily("livequery_subscriptions", "Live subscriptions by class", labels=["class"])
         for class_name, count in sorted(hub.index.subscriptions_by_class().items()):
