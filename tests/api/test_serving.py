@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import RedisServer, free_port
-from tests.storage.mongo_server import SecantusServer
+from tests.storage.mongo_server import SecantusServer, switched_database_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID, MASTER_KEY = "ops-app", "ops-master-key"
@@ -34,9 +34,11 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/parse"
         self.log_path = data_dir / f"server-{self.port}.log"
+        store = switched_database_uri(data_dir)  # MongoDB under LIVEQUERY_TEST_STORE=mongodb, else SQLite
         command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--app-id", APP_ID,
                    "--master-key", MASTER_KEY, "--data-dir", str(data_dir), "--allow-client-class-creation",
-                   "--shutdown-seconds", str(SHUTDOWN_SECONDS), *extra]
+                   "--shutdown-seconds", str(SHUTDOWN_SECONDS), *(("--database-uri", store) if store else ()),
+                   *extra]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
