@@ -28,6 +28,8 @@ _KEYED_SECRET = re.compile(
     r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s"',;&}\])]+)""")
 _SESSION_TOKEN = re.compile(r"\br:[0-9a-fA-F]{32}\b")
 _PASSWORD_HASH = re.compile(r"\$(?:argon2(?:id|i|d)|2[abxy]?)\$[^\s\"'}]+")
+# The extra fields a record may carry (set through `log.info(..., extra={...})`) that JSON lines show.
+_EXTRA_FIELDS = ("request_id", "method", "route", "path", "status", "duration_ms", "client")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
@@ -59,6 +61,10 @@ class SecretScrubber(logging.Filter):
         except Exception:  # a bad format string: keep what there is rather than lose the line
             message = str(record.msg)
         record.msg, record.args = self.scrub(message), None
+        for name in _EXTRA_FIELDS:  # a path may hold a token (`/sessions/r:...`, a mistyped URL)
+            value = record.__dict__.get(name)
+            if isinstance(value, str):
+                record.__dict__[name] = self.scrub(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -74,9 +80,6 @@ def _timestamp(created: float) -> str:
     moment = datetime.datetime.fromtimestamp(created, datetime.timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-
-# The extra fields a record may carry (set through `log.info(..., extra={...})`) that JSON lines show.
-_EXTRA_FIELDS = ("request_id", "method", "route", "path", "status", "duration_ms", "client")
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,8 +1,10 @@
 """What operators and Parse Dashboard ask of a server: `/serverInfo` (version and the features this server really
-has, read from its routes) and `/scriptlog` (its recent log lines)."""
+has, read from its routes), `/scriptlog` (its recent log lines) and `/ready` (readiness for a load balancer)."""
 from __future__ import annotations
 
+import asyncio
 import datetime
+import time
 from typing import TYPE_CHECKING, Any
 
 from api.request import Call
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 # Parse Dashboard compares it (>= 3.7.0: default values of columns, >= 3.9.0: master-key-only config).
 PARSE_SERVER_VERSION = "9.0.0"
 MAX_LOG_LINES = 100  # one /scriptlog answer, whatever `size` asks for
+READY_STORE_SECONDS = 2.0  # a store slower than this to answer one small read counts as lost
 
 
 def features(s: Services) -> dict[str, Any]:
@@ -87,6 +90,21 @@ async def script_log(call: Call, s: Services) -> Reply:
     return Reply([{"level": e.level, "message": e.message, "timestamp": e.timestamp} for e in lines])
 
 
+async def ready(call: Call, s: Services) -> Reply:
+    """Readiness, for a load balancer: 503 when the store does not answer a small read in time. The bus is
+    reported but does not decide: with Redis gone REST still works here, and every process would lose it at once."""
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(s.store.get_schema("_User"), READY_STORE_SECONDS)
+        store: dict[str, Any] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000.0, 1)}
+    except Exception as error:  # unreachable, timed out, or failing: all mean "send traffic elsewhere"
+        store = {"ok": False, "error": type(error).__name__}
+    body = {"status": "ready" if store["ok"] else "unavailable", "store": store, "bus": s.bus.health()}
+    return Reply(body, 200 if store["ok"] else 503)
+
+
 def register(router: Router) -> None:
+    router.add("/ready", "GET", ready)
+    router.public_paths.add("/ready")
     router.add("/serverInfo", "GET", server_info)
     router.add("/scriptlog", "GET", script_log)

@@ -155,3 +155,20 @@ async def test_metrics_flag_turns_them_off_or_opens_them(tmp_path: Any, mode: st
     finally:
         await app.state.services.stop()
 
+
+
+async def test_ready_reports_the_store_and_the_bus_without_credentials(client: ParseClient) -> None:
+    response = await client.http.get("/parse/ready")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "ready"
+    assert body["store"]["ok"] is True and body["bus"]["connected"] is True
+
+
+async def test_ready_answers_503_when_the_store_fails_with_a_faked_store_error(app: Any, client: ParseClient) -> None:
+    async def lost(class_name: str) -> None:
+        raise ConnectionError("database unreachable")
+
+    app.state.services.store.get_schema = lost  # a fake failure: the real store cannot be made to lose its file here
+    response = await client.http.get("/parse/ready")
+    assert response.status_code == 503
+    assert response.json()["store"] == {"ok": False, "error": "ConnectionError"}

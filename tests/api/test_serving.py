@@ -147,7 +147,7 @@ def test_sigterm_during_a_write_stream_loses_nothing_acknowledged(servers: list[
     assert set(acknowledged) <= stored
 
 
-def test_sigterm_exits_within_the_deadline_while_mongodb_and_redis_hang(servers: list[ServerProcess],
+def test_ready_fails_and_sigterm_exits_within_the_deadline_while_mongodb_and_redis_hang(servers: list[ServerProcess],
                                                                         tmp_path: Path,
                                                                         redis_executable: str) -> None:
     mongo = SecantusServer(tmp_path)
@@ -171,6 +171,8 @@ def test_sigterm_exits_within_the_deadline_while_mongodb_and_redis_hang(servers:
             except (OSError, ValueError):  # reset, or a non-JSON 500 when the grace period ends the request
                 pass
 
+        status, body = _request("GET", f"{server.url}/ready", timeout=10)  # the load balancer's view
+        assert status == 503 and body["store"]["ok"] is False
         for _ in range(3):
             threading.Thread(target=hanging_request, daemon=True).start()
         time.sleep(0.5)  # the requests are in flight, waiting on MongoDB
