@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -39,10 +39,18 @@ class Metrics:
                                  ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(LiveQueryCollector(hub, bus))
         ProcessCollector(registry=self.registry)  # CPU seconds, resident memory, open file descriptors
+        # the labelled children per (method, route, status), found once: `labels()` takes a lock and builds keys.
+        # Bounded: routes are the registered patterns (or UNMATCHED), methods and statuses few.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                              self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class LiveQueryCollector(Collector):

@@ -172,3 +172,9 @@ async def test_ready_answers_503_when_the_store_fails_with_a_faked_store_error(a
     response = await client.http.get("/parse/ready")
     assert response.status_code == 503
     assert response.json()["store"] == {"ok": False, "error": "ConnectionError"}
+
+
+async def test_config_storage_is_not_listed_as_a_class(client: ParseClient) -> None:
+    assert (await client.request("PUT", "/config", {"params": {"welcome": "hi"}}, master=True)).status_code == 200
+    listed = [c["className"] for c in (await client.request("GET", "/schemas", master=True)).json()["results"]]
+    assert "_GlobalConfig" not in listed and "_User" in listed

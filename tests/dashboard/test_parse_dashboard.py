@@ -105,6 +105,7 @@ def test_data_browser_lists_the_classes(report: dict[str, Any]) -> None:
     listed = " ".join(_passed(report, "browser_lists_classes"))
     for class_name in ("Game", "_User", "_Role", "_Session"):
         assert class_name in listed
+    assert "_GlobalConfig" not in listed  # where /config keeps its parameters: not a class of the app
 
 
 def test_data_browser_shows_the_rows(report: dict[str, Any]) -> None:
