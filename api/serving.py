@@ -8,6 +8,7 @@ the deadline has passed whatever is still running (a store or Redis that does no
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import multiprocessing.process
 import os
 import signal
@@ -19,7 +20,6 @@ from typing import Any
 
 import msgspec
 import uvicorn
-from uvicorn._subprocess import get_subprocess
 
 from api.logs import configure_logging, scrubber_for
 from api.services import CLOSE_SECONDS
@@ -106,8 +106,10 @@ class Supervisor:
         self._signals: list[int] = []
 
     def _spawn(self, sockets: list[Any]) -> multiprocessing.process.BaseProcess:
+        # spawned, not forked: a worker starts clean (no event loop, threads or connections of the supervisor);
+        # the listening socket is handed over by multiprocessing, the settings through the environment
         server = GracefulServer(self.config, hard_deadline(self.settings))
-        worker = get_subprocess(self.config, target=server.run, sockets=sockets)
+        worker = multiprocessing.get_context("spawn").Process(target=server.run, kwargs={"sockets": sockets})
         worker.start()
         return worker
 

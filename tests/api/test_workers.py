@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -107,6 +109,29 @@ async def _exchange(server: ServerProcess) -> None:
 
 def test_two_workers_on_one_port_deliver_each_others_events(workers: ServerProcess) -> None:
     asyncio.run(asyncio.wait_for(_exchange(workers), 60))
+    workers.process.send_signal(signal.SIGTERM)
+    workers.process.wait(20)  # the supervisor passes SIGTERM on to both workers and exits after them
+
+
+def test_a_worker_that_dies_is_replaced(workers: ServerProcess) -> None:
+    first = _one_connection_per_worker(workers.port)
+    victim = next(iter(first))
+    os.kill(int(victim), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:  # new connections until a worker that was not there before answers
+        connection = http.client.HTTPConnection("127.0.0.1", workers.port, timeout=10)
+        try:
+            pid, _clients = _scrape(connection)
+        except OSError:
+            pid = ""
+        finally:
+            connection.close()
+        if pid and pid not in first:
+            break
+        assert time.monotonic() < deadline, f"no worker replaced {victim}:\n{workers.log()}"
+        time.sleep(0.2)
+    for kept in first.values():
+        kept.close()
     workers.process.send_signal(signal.SIGTERM)
     workers.process.wait(20)  # the supervisor passes SIGTERM on to both workers and exits after them
 
