@@ -209,3 +209,30 @@ def test_a_second_sigterm_exits_at_once(servers: list[ServerProcess], tmp_path: 
 
     asyncio.run(asyncio.wait_for(hold_a_request_open(), 30))
     assert "second SIGTERM during shutdown: exiting now" in server.log()
+
+
+def test_a_request_in_flight_at_sigterm_is_finished(servers: list[ServerProcess], tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, "--shutdown-seconds", "10")
+    servers.append(server)
+    server.wait_healthy()
+
+    async def scenario() -> bytes:
+        body = json.dumps({"text": "sent across the signal"}).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /parse/classes/Note HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"X-Parse-Application-Id: " + APP_ID.encode() + b"\r\nX-Parse-Master-Key: " +
+                     MASTER_KEY.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" +
+                     body[:5])
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        writer.write(body[5:])
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), 10)  # the server closes the connection after answering
+        writer.close()
+        return reply
+
+    reply = asyncio.run(scenario())
+    assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
+    server.process.wait(EXIT_WITHIN_SECONDS)
