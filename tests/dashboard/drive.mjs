@@ -135,6 +135,12 @@ await step('users_page', async () => {
   return 'ann';
 });
 
+await step('roles_page', async () => {
+  await page.locator('a[href$="/browser/_Role"]').first().click();
+  await page.getByText('Moderators', { exact: true }).waitFor();
+  return 'Moderators';
+});
+
 await step('config_page', async () => {
   await page.locator('a[href$="/config"]').first().click();
   await page.getByText('welcome', { exact: true }).waitFor();

@@ -44,6 +44,7 @@ def _seed(url: str) -> None:
         assert _request("POST", f"{url}/classes/Game", {"name": name, "score": 3, "done": False})[0] == 201
     assert _request("POST", f"{url}/users", {"username": "ann", "password": "correct horse"})[0] == 201
     assert _request("PUT", f"{url}/config", {"params": {"welcome": "hello"}})[0] == 200
+    assert _request("POST", f"{url}/roles", {"name": "Moderators", "ACL": {"*": {"read": True}}})[0] == 201
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
@@ -139,6 +140,10 @@ def test_deleting_a_row_deletes_the_object(report: dict[str, Any]) -> None:
 
 def test_users_page_shows_the_users(report: dict[str, Any]) -> None:
     _passed(report, "users_page")
+
+
+def test_roles_page_shows_the_roles(report: dict[str, Any]) -> None:
+    _passed(report, "roles_page")
 
 
 def test_config_page_shows_the_parameters(report: dict[str, Any]) -> None:
