@@ -153,5 +153,13 @@ await step('logs_page', async () => {
   return await page.getByText('/classes/Game', { exact: false }).count();
 });
 
+await step('api_console', async () => {
+  await page.locator('a[href$="/api_console"]').first().click();
+  await page.getByPlaceholder('classes/_User').fill('classes/Game');
+  await page.getByRole('button', { name: 'Send Query' }).click();
+  await page.getByText('"omega"').waitFor();
+  return 'omega';
+});
+
 await browser.close();
 console.log(JSON.stringify({ steps, serverErrors, pageErrors }));
