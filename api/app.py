@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -14,6 +15,8 @@ from starlette.routing import Route, WebSocketRoute
 from api.files.http import files_routes
 from api.graphql import GraphQLMount
 from api.live import live_endpoint
+from api.metrics import UNMATCHED, metrics_endpoint
+from api.observe import RequestObserver
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
 from api.routes import register_all
@@ -72,21 +75,26 @@ def create_app(settings: Settings) -> Starlette:
     services = Services(settings, router)
     mount = settings.mount_path
     graphql = None if settings.no_graphql else GraphQLMount(services, CORS_HEADERS)
+    observer = RequestObserver(settings, services.metrics)
 
     async def parse_endpoint(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
         if request.method == "OPTIONS":
             return Response(status_code=200, headers=CORS_HEADERS)
+        started, method, route = time.perf_counter(), request.method, UNMATCHED
         try:
             call = await call_from_request(request, path, settings.max_body_bytes)
-            handler, call.path_params = router.resolve(call.method, path)
+            method = call.method
+            handler, call.path_params, route = router.match(call.method, path)
             if path.rstrip("/") not in router.public_paths:
                 use_session = path.rstrip("/") not in ("/login", "/users/login")
                 call.principal = await services.authenticator.principal(call.credentials, use_session=use_session)
             reply: Reply = await handler(call, services)
+            response = json_response(reply.body, reply.status, reply.headers)
         except Exception as error:  # every failure becomes a Parse answer; the server keeps serving
-            return error_response(error, request.url.path)
-        return json_response(reply.body, reply.status, reply.headers)
+            response = error_response(error, request.url.path)
+        observer.done(method, path, route, response.status_code, started, request.headers.get("x-parse-request-id"))
+        return response
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes: list[Any] = [
         *files_routes(mount, error_response, CORS_HEADERS),  # raw, streamed bodies: not the JSON path below
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         *(graphql.routes() if graphql is not None else []),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do

@@ -1,9 +1,9 @@
 """`livequery serve`: the console entry point."""
 from __future__ import annotations
 
-import logging
 import sys
 
+from api.logs import configure_logging, scrubber_for
 from api.settings import Settings, parse_settings, with_master_key
 
 
@@ -21,6 +21,8 @@ def _banner(settings: Settings) -> str:
         f"  master key    kept in {settings.data_dir}/master.key (or --master-key / LIVEQUERY_MASTER_KEY)",
         f"  database      {store}",
         f"  event bus     {bus}",
+        f"  workers       {settings.workers}",
+        f"  metrics       {settings.server_url.removesuffix(settings.mount_path)}/metrics ({settings.metrics})",
     ])
 
 
@@ -53,20 +55,18 @@ def main(argv: list[str] | None = None) -> None:
     settings = with_master_key(parse_settings(args[1:]))
     if settings.schema_file:
         _check_schema_file(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.workers > 1 and not settings.redis_url:
+        # each worker has its own hub and auth caches: without a shared bus, a write in one worker would reach
+        # only that worker's subscribers, and a log-out only that worker's sessions
+        print("--workers above 1 needs --redis-url: workers share LiveQuery events and log-outs through Redis",
+              file=sys.stderr)
+        raise SystemExit(2)
+    configure_logging(settings.log_format, scrubber_for(settings))
     print(_banner(settings), flush=True)
 
-    import uvicorn
+    from api.serving import serve
 
-    from api.app import create_app
-
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                loop="auto", http="auto", ws="websockets-sansio", proxy_headers=False,
-                # permessage-deflate compresses every frame once per client: with it on, a fan-out event is
-                # re-encoded for each subscriber (a sixth of the server's CPU in benchmarks/fanout.py)
-                ws_per_message_deflate=False,
-                ws_ping_interval=settings.websocket_ping_seconds, ws_ping_timeout=settings.websocket_ping_seconds)
-
+    serve(settings)
 
 if __name__ == "__main__":
     main()

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Coroutine
 
 from api.authenticate import Authenticator
 from api.files.policy import UploadRules, check_patterns
 from api.files.service import FileService
 from api.live import build_hub
+from api.logs import RecentLogs, scrubber_for
+from api.metrics import Metrics
 from api.objects import ObjectService
 from api.queries import QueryService
 from api.router import Router
@@ -30,6 +31,7 @@ from storage.schema_cache import SchemaCache
 log = logging.getLogger(__name__)
 
 SCHEMA_REFRESH_SECONDS = 5.0
+CLOSE_SECONDS = 2.0  # closing the bus or the store at shutdown never takes longer, whatever they are doing
 AUTH_CLASSES = frozenset({"_Session", "_Role", "_User"})
 SCHEMA_NOTICE = "_SCHEMA"
 
@@ -66,6 +68,14 @@ def upload_rules(settings: Settings) -> UploadRules:
                        enable_for_anonymous_user=settings.file_upload_anonymous,
                        enable_for_authenticated_user=settings.file_upload_authenticated,
                        file_extensions=settings.file_extensions, max_upload_bytes=settings.max_upload_size)
+async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
+    """Await a close for at most CLOSE_SECONDS: an unreachable MongoDB or Redis must not hold up the exit."""
+    try:
+        await asyncio.wait_for(closing, CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning("%s took more than %.0fs: going on without it", what, CLOSE_SECONDS)
+    except Exception:
+        log.exception("%s failed", what)
 
 
 class Services:
@@ -88,6 +98,8 @@ class Services:
         self.hub = build_hub(settings, self.schemas, self.sessions)
         self.files = FileService(open_files(settings, self.store), upload_rules(settings), self.store,
                                  settings.files_url)
+        self.logs = RecentLogs(scrubber_for(settings), settings.log_buffer_lines)
+        self.metrics = Metrics(self.hub, self.bus) if settings.metrics != "off" else None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
@@ -142,6 +154,7 @@ class Services:
         await self.bus.publish(ChangeEvent("_Session", "delete", marker, notice=True))
 
     async def start(self) -> None:
+        self.logs.install()
         await self.store.open()
         await user_rules.ensure_user_indexes(self.store)
         await self.store.ensure_fields("_Role", {})
@@ -173,13 +186,15 @@ class Services:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _done, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_SECONDS)
+            if stuck:
+                log.warning("%d background task(s) did not stop within %.0fs", len(stuck), CLOSE_SECONDS)
         self._tasks.clear()
-        await self.bus.stop()
-        await self.files.adapter.close()
-        await self.store.close()
+        await _bounded(self.bus.stop(), "stopping the event bus")
+        await _bounded(self.files.adapter.close(), "closing the files store")
+        await _bounded(self.store.close(), "closing the store")
+        self.logs.uninstall()
 
     def health_details(self) -> dict[str, Any]:
         return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count}

@@ -53,6 +53,12 @@ class Settings(msgspec.Struct, frozen=True):
     def graphql_url(self) -> str | None:
         base = self.public_url or f"http://{self.host}:{self.port}"
         return None if self.no_graphql else base.rstrip("/") + self.graphql_path
+    workers: int = 1
+    shutdown_seconds: float = 5.0  # SIGTERM: in-flight requests get this long, then the process exits anyway
+    log_format: str = "text"  # or "json": one object per line
+    log_requests: bool = False
+    log_buffer_lines: int = 1000  # recent lines kept for /scriptlog
+    metrics: str = "master"  # GET /metrics: "master" (master key), "public", or "off"
 
     @property
     def server_url(self) -> str:
@@ -110,6 +116,11 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("graphql_path", "--graphql-path", str, "path of the GraphQL endpoint (default /graphql)"),
     ("graphql_max_depth", "--graphql-max-depth", int, "deepest GraphQL selection allowed (default 20, -1: any)"),
     ("graphql_max_fields", "--graphql-max-fields", int, "most GraphQL fields in one request (default 500, -1: any)"),
+    ("workers", "--workers", int, "server processes sharing the port (more than 1 needs --redis-url)"),
+    ("shutdown_seconds", "--shutdown-seconds", float, "on SIGTERM, how long in-flight requests may take"),
+    ("log_format", "--log-format", str, "text (default) or json: one JSON object per log line"),
+    ("log_buffer_lines", "--log-buffer-lines", int, "recent log lines kept in memory for /scriptlog"),
+    ("metrics", "--metrics", str, "GET /metrics (Prometheus): master (needs the master key), public, or off"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
@@ -118,6 +129,7 @@ _FLAGS = [
     ("no_graphql", "--no-graphql", "do not serve the GraphQL API"),
     ("graphql_public_introspection", "--graphql-public-introspection",
      "let clients without the master key introspect the GraphQL schema"),
+    ("log_requests", "--log-requests", "log one line per request (method, route, status, duration, request id)"),
 ]
 
 
@@ -147,11 +159,19 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
         values["live_classes"] = _listed(str(values["live_classes"])) or None
     if isinstance(values.get("file_extensions"), str):
         values["file_extensions"] = _listed(str(values["file_extensions"]))
+    _check_choice(parser, values, "log_format", ("text", "json"))
+    _check_choice(parser, values, "metrics", ("master", "public", "off"))
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
     if "graphql_path" in values:
         values["graphql_path"] = "/" + str(values["graphql_path"]).strip("/")
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _check_choice(parser: argparse.ArgumentParser, values: dict[str, object], name: str,
+                  choices: tuple[str, ...]) -> None:
+    if name in values and values[name] not in choices:
+        parser.error(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}")
 
 
 def with_master_key(settings: Settings) -> Settings:

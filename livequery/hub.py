@@ -109,6 +109,7 @@ class ClientHandle:
         if self.closed:
             return
         self.closed = True
+        self._hub.frames_dropped += self.outbox.qsize()
         while not self.outbox.empty():  # what is still queued is dropped: the socket is going
             self.outbox.get_nowait()
         self.outbox.put_nowait(Close(code, reason, farewell))
@@ -207,10 +208,15 @@ class Hub:
         self.events_seen = 0
         self.frames_sent = 0
         self.slow_clients = 0
+        self.frames_dropped = 0  # queued for a client that was closed before they were written
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
+
+    def outbox_depths(self) -> list[int]:
+        """Frames waiting in each open client's outbox (for metrics; O(clients))."""
+        return [client.outbox.qsize() for client in self._clients if not client.closed]
 
     def connect(self, send: SendBytes) -> ClientHandle:
         """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it."""

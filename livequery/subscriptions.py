@@ -98,6 +98,13 @@ class SubscriptionIndex:
     def query_count(self) -> int:
         return len(self._queries)
 
+    def subscriptions_by_class(self) -> dict[str, int]:
+        """How many subscriptions each class has (for metrics; O(distinct queries))."""
+        counts: dict[str, int] = {}
+        for query in self._queries.values():
+            counts[query.class_name] = counts.get(query.class_name, 0) + len(query.subscribers)
+        return counts
+
     def prepare(self, class_name: str, where: Mapping[str, Any] | None) -> Query:
         """The Query for (class_name, where): the live one if any, else a newly compiled one (not registered until
         a subscription is added). Raises ParseError for an invalid or unsupported where."""

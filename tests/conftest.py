@@ -56,6 +56,11 @@ class RedisServer:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (a test may SIGSTOP it to make it hang)."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def start(self, timeout: float = 10.0) -> None:
         if self.is_running:
             return

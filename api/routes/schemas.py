@@ -18,9 +18,15 @@ if TYPE_CHECKING:
     from api.services import Services
 
 
+# Where `/config` keeps its parameters. Parse Server keeps it out of `/schemas`, and Parse Dashboard would
+# otherwise list it as a class of the app.
+_INTERNAL_CLASSES = frozenset({"_GlobalConfig"})
+
+
 async def list_schemas(call: Call, s: Services) -> Reply:
     require_master(call)
-    return Reply({"results": [schema.to_json() for schema in await s.schemas.all()]})
+    schemas = await s.schemas.all()
+    return Reply({"results": [schema.to_json() for schema in schemas if schema.class_name not in _INTERNAL_CLASSES]})
 
 
 async def get_schema(call: Call, s: Services) -> Reply:

@@ -1,4 +1,4 @@
-"""Server-level routes: `/health`, `/serverInfo`, `/purge/{className}`, `/config`."""
+"""Server-level routes: `/health`, `/purge/{className}`, `/config`."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,6 @@ from storage.values import now_iso
 if TYPE_CHECKING:
     from api.services import Services
 
-VERSION = "7.4.0"  # the Parse Server API version we speak; SDKs read it to pick features
 _CONFIG_CLASS, _CONFIG_ID = "_GlobalConfig", "1"
 
 
@@ -31,23 +30,6 @@ def require_master(call: Call, *, write: bool = False) -> None:
 
 async def health(call: Call, s: Services) -> Reply:
     return Reply({"status": "ok", **s.health_details()})
-
-
-async def server_info(call: Call, s: Services) -> Reply:
-    require_master(call)
-    features = {
-        "globalConfig": {"create": True, "read": True, "update": True, "delete": True},
-        "hooks": {"create": False, "read": False, "update": False, "delete": False},
-        "cloudCode": {"jobs": False},
-        "logs": {"level": False, "size": False, "order": False, "until": False, "from": False},
-        "push": {"immediatePush": False, "scheduledPush": False, "storedPushData": False,
-                 "pushAudiences": False, "localization": False},
-        "schemas": {"addField": True, "removeField": True, "addClass": True, "removeClass": True,
-                    "clearAllDataFromClass": True, "exportClass": False, "editClassLevelPermissions": True,
-                    "editPointerPermissions": True},
-        "liveQuery": {"classNames": list(s.settings.live_classes or [])},
-    }
-    return Reply({"parseServerVersion": VERSION, "features": features})
 
 
 async def purge(call: Call, s: Services) -> Reply:
@@ -102,7 +84,6 @@ def register(router: Router) -> None:
     router.add("/health", "GET", health)
     router.add("/health", "POST", health)
     router.public_paths.add("/health")
-    router.add("/serverInfo", "GET", server_info)
     router.add("/purge/{className}", "DELETE", purge)
     router.add("/config", "GET", get_config)
     router.add("/config", "PUT", put_config)

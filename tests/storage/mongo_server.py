@@ -49,6 +49,11 @@ class SecantusServer:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (a test may SIGSTOP it to make it hang)."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def start(self, timeout: float = 30.0) -> None:
         config = self.workdir / "secantusd.toml"
         config.write_text("")  # an explicit, empty config: no auto-discovery of ./secantusd.toml or ~/.secantus
