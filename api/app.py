@@ -18,6 +18,7 @@ from api.routes import register_all
 from api.routes.system import MasterRequired
 from api.services import Services
 from api.settings import Settings
+from livequery.cloud import Cloud
 from storage.errors import ErrorCode, ParseError
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,11 @@ def error_response(error: Exception, request_path: str) -> Response:
     return json_response({"code": 1, "error": "Internal server error.", "message": "Internal server error."}, 500)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
+    """The app; `cloud` (else `settings.cloud`, a module path) gives its cloud code."""
     router = Router()
     register_all(router)
-    services = Services(settings, router)
+    services = Services(settings, router, cloud)
     mount = settings.mount_path
 
     async def parse_endpoint(request: Request) -> Response:

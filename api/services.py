@@ -7,6 +7,12 @@ import logging
 from typing import Any
 
 from api.authenticate import Authenticator
+from api.cloud.functions import CloudFunctions
+from api.cloud.jobs import JobRunner
+from api.cloud.loader import load_cloud, watch
+from api.cloud.reads import CloudReads
+from api.cloud.runner import HookRunner
+from api.cloud.writes import CloudWrites
 from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
@@ -18,6 +24,7 @@ from auth.principal import Principal
 from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, ChangeEvent, open_bus
+from livequery.cloud import Cloud
 from storage.adapter import Document, StorageAdapter
 from storage.schema_cache import SchemaCache
 
@@ -43,7 +50,8 @@ def open_store(uri: str) -> StorageAdapter:
 class Services:
     """Everything a request handler may use, built once per server process."""
 
-    def __init__(self, settings: Settings, router: Router) -> None:
+    def __init__(self, settings: Settings, router: Router, cloud: Cloud | None = None) -> None:
+        """`cloud`: the app's hooks; None loads `settings.cloud` (CloudLoadError names the file and line)."""
         self.settings = settings
         self.router = router
         self.store: StorageAdapter = open_store(settings.resolved_database_uri())
@@ -56,6 +64,14 @@ class Services:
         self.queries = QueryService(settings, self.store, self.schemas)
         self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
+        if cloud is None and settings.cloud:
+            cloud = load_cloud(settings.cloud)
+        # cloud code: the paths every door (REST, batch, request.api, GraphQL) writes, reads and calls through
+        self.hooks = HookRunner(self, cloud, settings.cloud_after_timeout)
+        self.writes = CloudWrites(settings, self.objects, self.hooks)
+        self.reads = CloudReads(self.queries, self.hooks)
+        self.functions = CloudFunctions(self.hooks)
+        self.jobs = JobRunner(self, self.hooks)
         self.hub = build_hub(settings, self.schemas, self.sessions)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -109,7 +125,10 @@ class Services:
         await self.store.ensure_fields("_Role", {})
         await self.store.ensure_unique("_Role", "name")
         await self.schemas.all()
+        await self.jobs.recover()
         await self.bus.start()
+        if self.settings.dev and self.settings.cloud:
+            self._tasks.append(asyncio.create_task(watch(self.settings.cloud, self.hooks.use), name="cloud-reload"))
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
         if self.settings.redis_url:
             self._tasks.append(asyncio.create_task(self._follow_auth(), name="auth-follower"))
@@ -118,6 +137,7 @@ class Services:
                                                    name="schema-refresh"))
 
     async def stop(self) -> None:
+        await self.jobs.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, frozen=True):
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
     seed_examples: bool = False
+    cloud: str = ""  # the cloud code module (a .py file); empty: none
+    dev: bool = False  # reload the cloud module when its file changes
+    cloud_after_timeout: float = 10.0  # seconds an after-trigger may take before it is abandoned (and logged)
+    cloud_route_prefix: str = "/cloud"  # where @cloud.route endpoints are served
 
     @property
     def server_url(self) -> str:
@@ -61,11 +65,15 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("cloud", "--cloud", str, "cloud code module (path/to/cloud.py) defining `cloud = Cloud()`"),
+    ("cloud_after_timeout", "--cloud-after-timeout", float,
+     "seconds an after_save/after_delete/after_login hook may run before it is abandoned (default 10)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
     ("seed_examples", "--seed-examples", "create the three example apps' schemas at start-up"),
+    ("dev", "--dev", "development: reload the --cloud module whenever its file changes"),
 ]
 
 
