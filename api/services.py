@@ -9,6 +9,7 @@ from typing import Any
 from api.authenticate import Authenticator
 from api.cloud.functions import CloudFunctions
 from api.cloud.jobs import JobRunner
+from api.cloud.live import LiveCloudHooks
 from api.cloud.loader import load_cloud, watch
 from api.cloud.reads import CloudReads
 from api.cloud.runner import HookRunner
@@ -72,7 +73,7 @@ class Services:
         self.reads = CloudReads(self.queries, self.hooks)
         self.functions = CloudFunctions(self.hooks)
         self.jobs = JobRunner(self, self.hooks)
-        self.hub = build_hub(settings, self.schemas, self.sessions)
+        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
