@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.cloud.http import cloud_route_endpoint
 from api.live import live_endpoint
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
@@ -96,6 +97,9 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
             await services.stop()
 
     routes: list[Any] = [
+        # @cloud.route endpoints (before the API: with an empty mount path the API route matches everything)
+        Route(settings.cloud_route_prefix + "/{path:path}", cloud_route_endpoint,
+              methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
         WebSocketRoute("/{path:path}", live_endpoint),
