@@ -13,6 +13,7 @@ from api.cloud.live import LiveCloudHooks
 from api.cloud.loader import load_cloud, watch
 from api.cloud.reads import CloudReads
 from api.cloud.runner import HookRunner
+from api.cloud.webhooks import Webhooks
 from api.cloud.writes import CloudWrites
 from api.live import build_hub
 from api.objects import ObjectService
@@ -73,6 +74,7 @@ class Services:
         self.reads = CloudReads(self.queries, self.hooks)
         self.functions = CloudFunctions(self.hooks)
         self.jobs = JobRunner(self, self.hooks)
+        self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -127,6 +129,7 @@ class Services:
         await self.store.ensure_unique("_Role", "name")
         await self.schemas.all()
         await self.jobs.recover()
+        await self.webhooks.load()
         await self.bus.start()
         if self.settings.dev and self.settings.cloud:
             self._tasks.append(asyncio.create_task(watch(self.settings.cloud, self.hooks.use), name="cloud-reload"))
@@ -139,6 +142,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.jobs.stop()
+        await self.webhooks.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True):
     dev: bool = False  # reload the cloud module when its file changes
     cloud_after_timeout: float = 10.0  # seconds an after-trigger may take before it is abandoned (and logged)
     cloud_route_prefix: str = "/cloud"  # where @cloud.route endpoints are served
+    webhook_key: str | None = None  # sent as X-Parse-Webhook-Key to webhooks registered through /hooks
 
     @property
     def server_url(self) -> str:
@@ -66,6 +67,7 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
     ("cloud", "--cloud", str, "cloud code module (path/to/cloud.py) defining `cloud = Cloud()`"),
+    ("webhook_key", "--webhook-key", str, "key sent as X-Parse-Webhook-Key to webhooks (/hooks)"),
     ("cloud_after_timeout", "--cloud-after-timeout", float,
      "seconds an after_save/after_delete/after_login hook may run before it is abandoned (default 10)"),
 ]
