@@ -6,7 +6,9 @@ and publish LiveQuery events. Objects go in and come out as REST JSON dicts.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from api.cloud.runner import Caller
 from auth.principal import ANONYMOUS, MASTER
@@ -15,6 +17,30 @@ from storage.errors import ErrorCode
 
 if TYPE_CHECKING:
     from api.services import Services
+
+T = TypeVar("T")
+
+
+# How deep request.api calls are nested in this task: a trigger writing its own class through request.api
+# would otherwise recurse until the stack gives out.
+_depth: ContextVar[int] = ContextVar("cloud_api_depth", default=0)
+MAX_DEPTH = 16
+
+
+def _nested(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> T:
+        depth = _depth.get()
+        if depth >= MAX_DEPTH:
+            raise CloudError(f"request.api calls nested more than {MAX_DEPTH} deep (a trigger writing its own "
+                             "class?)")
+        token = _depth.set(depth + 1)
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            _depth.reset(token)
+
+    return guarded
 
 
 class CloudApi:
@@ -34,6 +60,7 @@ class CloudApi:
         return self._caller.acting_as(self._caller.principal)  # a context of its own, as a new request
 
     # --- reads --------------------------------------------------------------------------------------------
+    @_nested
     async def find(self, class_name: str, where: dict[str, Any] | None = None, *, order: str | None = None,
                    limit: int | None = None, skip: int | None = None, keys: list[str] | None = None,
                    include: list[str] | None = None, master: bool = False,
@@ -49,12 +76,14 @@ class CloudApi:
                                 master=master, anonymous=anonymous)
         return found[0] if found else None
 
+    @_nested
     async def get(self, class_name: str, object_id: str, *, keys: list[str] | None = None,
                   include: list[str] | None = None, master: bool = False, anonymous: bool = False) -> dict[str, Any]:
         """The object, or CloudError 101 when it does not exist or the caller may not read it."""
         params = _params(None, keys=keys, include=include)
         return await self._services.reads.get(self._as(master, anonymous), _class(class_name), object_id, params)
 
+    @_nested
     async def count(self, class_name: str, where: dict[str, Any] | None = None, *, master: bool = False,
                     anonymous: bool = False) -> int:
         params = _params(where, limit=0)
@@ -63,6 +92,7 @@ class CloudApi:
         return int(body["count"])
 
     # --- writes -------------------------------------------------------------------------------------------
+    @_nested
     async def create(self, class_name: str, data: dict[str, Any], *, master: bool = False,
                      anonymous: bool = False) -> dict[str, Any]:
         """Store a new object; returns it as the caller may read it back (objectId, createdAt, ...)."""
@@ -71,6 +101,7 @@ class CloudApi:
         saved = await self._services.writes.create(caller, name, dict(data))
         return await self._present(caller, name, saved.after)
 
+    @_nested
     async def update(self, class_name: str, object_id: str, data: dict[str, Any], *, master: bool = False,
                      anonymous: bool = False) -> dict[str, Any]:
         """Apply `data` (values or Parse ops such as `{"__op": "Increment"}`); returns the updated object."""
@@ -79,10 +110,12 @@ class CloudApi:
         saved = await self._services.writes.update(caller, name, object_id, dict(data))
         return await self._present(caller, name, saved.after)
 
+    @_nested
     async def delete(self, class_name: str, object_id: str, *, master: bool = False,
                      anonymous: bool = False) -> None:
         await self._services.writes.delete(self._as(master, anonymous), _class(class_name), object_id)
 
+    @_nested
     async def run(self, name: str, params: dict[str, Any] | None = None, *, master: bool = False,
                   anonymous: bool = False) -> Any:
         """Call another cloud function (its validator and handler), returning what it returns."""
