@@ -2,7 +2,8 @@
 
 Every call acts as the request's caller (ACL and CLP apply), or as the master key with `master=True`, or as
 nobody with `anonymous=True`. Writes go through the triggered write path, so they run their class's triggers
-and publish LiveQuery events. Objects go in and come out as REST JSON dicts.
+and publish LiveQuery events. Objects go in and come out as REST JSON dicts (a `datetime` going in, in data or
+in a where, becomes a Parse Date).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from api.cloud.runner import Caller
+from api.cloud.values import encode_result
 from auth.principal import ANONYMOUS, MASTER
 from livequery.cloud import SYSTEM_ALIASES, CloudError
 from storage.errors import ErrorCode
@@ -98,7 +100,7 @@ class CloudApi:
         """Store a new object; returns it as the caller may read it back (objectId, createdAt, ...)."""
         caller = self._as(master, anonymous)
         name = _class(class_name)
-        saved = await self._services.writes.create(caller, name, dict(data))
+        saved = await self._services.writes.create(caller, name, encode_result(dict(data)))
         return await self._present(caller, name, saved.after)
 
     @_nested
@@ -107,7 +109,7 @@ class CloudApi:
         """Apply `data` (values or Parse ops such as `{"__op": "Increment"}`); returns the updated object."""
         caller = self._as(master, anonymous)
         name = _class(class_name)
-        saved = await self._services.writes.update(caller, name, object_id, dict(data))
+        saved = await self._services.writes.update(caller, name, object_id, encode_result(dict(data)))
         return await self._present(caller, name, saved.after)
 
     @_nested
@@ -135,7 +137,7 @@ def _class(class_name: str) -> str:
 def _params(where: dict[str, Any] | None, **options: Any) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if where:
-        params["where"] = where
+        params["where"] = encode_result(where)
     for name, value in options.items():
         if value is None:
             continue
