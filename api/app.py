@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.cloud.http import cloud_route_endpoint
 from api.files.http import files_routes
 from api.graphql import GraphQLMount
 from api.live import live_endpoint
@@ -23,6 +24,7 @@ from api.routes import register_all
 from api.routes.system import MasterRequired
 from api.services import Services
 from api.settings import Settings
+from livequery.cloud import Cloud
 from storage.errors import ErrorCode, ParseError
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,11 @@ def error_response(error: Exception, request_path: str) -> Response:
     return json_response({"code": 1, "error": "Internal server error.", "message": "Internal server error."}, 500)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
+    """The app; `cloud` (else `settings.cloud`, a module path) gives its cloud code."""
     router = Router()
     register_all(router)
-    services = Services(settings, router)
+    services = Services(settings, router, cloud)
     mount = settings.mount_path
     graphql = None if settings.no_graphql else GraphQLMount(services, CORS_HEADERS)
     observer = RequestObserver(settings, services.metrics)
@@ -107,6 +110,9 @@ def create_app(settings: Settings) -> Starlette:
             await services.stop()
 
     routes: list[Any] = [
+        # @cloud.route endpoints (before the API: with an empty mount path the API route matches everything)
+        Route(settings.cloud_route_prefix + "/{path:path}", cloud_route_endpoint,
+              methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *files_routes(mount, error_response, CORS_HEADERS),  # raw, streamed bodies: not the JSON path below
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),

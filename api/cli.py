@@ -23,6 +23,8 @@ def _banner(settings: Settings) -> str:
         f"  event bus     {bus}",
         f"  workers       {settings.workers}",
         f"  metrics       {settings.server_url.removesuffix(settings.mount_path)}/metrics ({settings.metrics})",
+        *([f"  cloud code    {settings.cloud}" + (" (reloaded on change: --dev)" if settings.dev else "")]
+          if settings.cloud else []),
     ])
 
 
@@ -64,9 +66,17 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_format, scrubber_for(settings))
     print(_banner(settings), flush=True)
 
+    from api.cloud.loader import CloudLoadError, load_cloud
     from api.serving import serve
 
-    serve(settings)
+    try:
+        if settings.cloud and settings.workers > 1:
+            load_cloud(settings.cloud)  # once here: a broken module must not send the workers into a respawn loop
+        serve(settings)
+    except CloudLoadError as error:  # at start-up, never at the first request
+        print(f"livequery serve: cloud code error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from auth.principal import Principal
 from auth.tokens import new_object_id
 from livequery.bus import Bus, ChangeEvent
 from storage import required
-from storage.adapter import Document, StorageAdapter
+from storage.adapter import Document, FindOptions, StorageAdapter
 from storage.changes import Changes, SetValue, parse_changes
 from storage.errors import ErrorCode, ParseError
 from storage.query import Compare, Field, MATCH_ALL, Node, conjoin
@@ -18,6 +18,8 @@ from storage.schema_cache import SchemaCache
 from storage.values import now_iso
 
 _SERVER_FIELDS = ("createdAt", "updatedAt")
+
+ALWAYS_PUBLISHED = frozenset({"_Session", "_Role", "_User", "_Hooks"})
 
 WriteHook = Callable[[str, str, Document, Document | None], Awaitable[None]]
 
@@ -112,6 +114,31 @@ class ObjectService:
         await self._published(class_name, "delete", deleted, None)
         return deleted
 
+    # --- permission checks without writing (cloud code's before-triggers run only when these pass) ---------
+    async def check_create(self, principal: Principal, class_name: str) -> None:
+        """What `create` refuses before it writes anything: class name, master-only classes, CLP, a class the
+        caller may not create."""
+        validate_class_name(class_name)
+        self.check_class_access(principal, class_name)
+        schema = await self._schemas.get(class_name)
+        permissions.check_class_operation(schema, "create", principal)
+        if schema is None and not (principal.is_master or self._settings.allow_client_class_creation):
+            raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                             f"This user is not allowed to access non-existent class: {class_name}")
+
+    async def writable(self, principal: Principal, class_name: str, object_id: str,
+                       operation: str) -> Document | None:
+        """The stored object if `principal` may `operation` ("update" or "delete") it by CLP and ACL, else None."""
+        validate_class_name(class_name)
+        self.check_class_access(principal, class_name)
+        schema = await self._schemas.get(class_name)
+        if schema is None:
+            return None
+        pointer_rule = permissions.check_class_operation(schema, operation, principal)
+        scope = conjoin(by_id(object_id), self._write_scope(principal, pointer_rule))
+        found = await self._store.find(class_name, scope, FindOptions(limit=1))
+        return found[0] if found else None
+
     # --- shared -------------------------------------------------------------------------------------------
     def check_class_access(self, principal: Principal, class_name: str) -> None:
         permissions.check_system_class(principal, class_name, "write")
@@ -139,8 +166,9 @@ class ObjectService:
     async def _published(self, class_name: str, kind: str, document: Document, original: Document | None) -> None:
         for hook in self._after_write:
             await hook(class_name, kind, document, original)
-        # auth classes always travel: other processes drop stale sessions and roles when they see them
-        if self._live is None or class_name in self._live or class_name in ("_Session", "_Role", "_User"):
+        # auth classes and webhooks always travel: other processes drop stale sessions and roles, and reload
+        # webhooks, when they see them
+        if self._live is None or class_name in self._live or class_name in ALWAYS_PUBLISHED:
             await self._bus.publish(ChangeEvent(class_name, kind, document, original))  # type: ignore[arg-type]
 
 

@@ -1,7 +1,7 @@
 """The read path: find, get and count with Parse's query parameters, sub-queries resolved and pointers included."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from api import permissions
 from api.output import project, to_rest
@@ -27,6 +27,8 @@ class QueryService:
         self._store = store
         self._schemas = schemas
         self._files_url = settings.files_url
+        # cloud code's before_find for `include`d classes (set by api.cloud.reads): an extra where, or None
+        self.include_scope: Callable[[Principal, str], Awaitable[Node | None]] | None = None
 
     async def find(self, principal: Principal, class_name: str, params: dict[str, Any],
                    extra: Node | None = None) -> dict[str, Any]:
@@ -71,15 +73,17 @@ class QueryService:
         return body
 
     async def get(self, principal: Principal, class_name: str, object_id: str,
-                  params: dict[str, Any]) -> dict[str, Any]:
+                  params: dict[str, Any], extra: Node | None = None) -> dict[str, Any]:
         _check_params(params, GET_PARAMS)
         validate_class_name(class_name)
         permissions.check_system_class(principal, class_name, "get")
         schema = await self._schemas.get(class_name)
         if schema is None:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
-        scope = await self.scoped_where(principal, schema, Field(("objectId",), (Compare("$eq", object_id),)),
-                                        "get", None)
+        where: Node = Field(("objectId",), (Compare("$eq", object_id),))
+        if extra is not None:  # a before_find trigger's rewrite of the get
+            where = conjoin(where, extra)
+        scope = await self.scoped_where(principal, schema, where, "get", None)
         found = await self._store.find(class_name, scope, FindOptions(limit=1))
         if not found:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
@@ -105,12 +109,12 @@ class QueryService:
 
     async def present(self, principal: Principal, schema: ClassSchema, documents: list[Document],
                       params: dict[str, Any]) -> list[dict[str, Any]]:
-        keys = _list_param(params.get("keys"))
-        exclude = _list_param(params.get("excludeKeys"))
+        keys = list_param(params.get("keys"))
+        exclude = list_param(params.get("excludeKeys"))
         out = [project(to_rest(doc, schema.class_name, principal,
                                permissions.hidden_fields(schema, principal, doc), self._files_url), keys, exclude)
                for doc in documents]
-        include = _list_param(params.get("include")) or []
+        include = list_param(params.get("include")) or []
         if _truthy(params.get("includeAll")):
             include.append("*")
         if keys:
@@ -188,8 +192,12 @@ class QueryService:
                 target = await self._schemas.get(class_name)
                 if target is None:
                     continue
-                docs = await self.fetch(principal, class_name,
-                                        Field(("objectId",), (In(tuple(sorted(ids))),)))
+                wanted_ids: Node = Field(("objectId",), (In(tuple(sorted(ids))),))
+                if self.include_scope is not None:
+                    extra = await self.include_scope(principal, class_name)
+                    if extra is not None:
+                        wanted_ids = conjoin(wanted_ids, extra)
+                docs = await self.fetch(principal, class_name, wanted_ids)
                 presented = [to_rest(d, class_name, principal, permissions.hidden_fields(target, principal, d),
                                      self._files_url)
                              for d in docs]
@@ -231,7 +239,8 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
     return max(value, 0) if name == "skip" else (default if value < 0 else value)
 
 
-def _list_param(raw: Any) -> list[str] | None:
+def list_param(raw: Any) -> list[str] | None:
+    """A `keys`/`include`-style parameter (a list, or names separated by commas) as a list of names."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, list):

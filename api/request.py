@@ -50,6 +50,9 @@ class Call(msgspec.Struct):
     credentials: Credentials
     principal: Principal = ANONYMOUS
     path_params: dict[str, str] = msgspec.field(default_factory=dict)
+    headers: Mapping[str, str] | None = None  # the HTTP request's (lower-case names), for cloud code
+    ip: str | None = None
+    context: dict[str, Any] | None = None  # X-Parse-Cloud-Context or the SDK's `_context`, for cloud code
 
 
 _json_decoder = msgspec.json.Decoder()
@@ -137,6 +140,7 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
             raise ParseError(ErrorCode.INVALID_JSON, "requests must be an array")
         raise ParseError(ErrorCode.INVALID_JSON, "body must be a JSON object")
     credentials = header_credentials(headers)
+    context = _context(headers.get("x-parse-cloud-context"), body.get("_context"))
     take_body_credentials(body, credentials)
     override = body.get("_method")
     for key in _ALWAYS_DROPPED:
@@ -149,7 +153,23 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
         params, body = body, {}
     else:
         params = {k: _query_value(v) for k, v in request.query_params.items()}
-    return Call(method=method, path=path, body=body, params=params, credentials=credentials)
+    return Call(method=method, path=path, body=body, params=params, credentials=credentials, headers=headers,
+                ip=request.client.host if request.client else None, context=context)
+
+
+def _context(header: str | None, body_value: Any) -> dict[str, Any] | None:
+    """Parse's cloud context: a JSON object in a header, or an object in the body (the JS SDK); else 107."""
+    if header is None and body_value is None:
+        return None
+    value = body_value
+    if header is not None:
+        try:
+            value = _json_decoder.decode(header)
+        except msgspec.DecodeError:
+            value = None
+    if not isinstance(value, dict):
+        raise ParseError(ErrorCode.INVALID_JSON, "Invalid object for context.")
+    return value
 
 
 def _text(value: Any) -> str | None:

@@ -9,6 +9,15 @@ from typing import Any, Coroutine
 from api.authenticate import Authenticator
 from api.files.policy import UploadRules, check_patterns
 from api.files.service import FileService
+from api.cloud.files import FileTriggers
+from api.cloud.functions import CloudFunctions
+from api.cloud.jobs import JobRunner
+from api.cloud.live import LiveCloudHooks
+from api.cloud.loader import load_cloud, watch
+from api.cloud.reads import CloudReads
+from api.cloud.runner import HookRunner
+from api.cloud.webhooks import HOOKS_CLASS, Webhooks
+from api.cloud.writes import CloudWrites
 from api.live import build_hub
 from api.logs import RecentLogs, scrubber_for
 from api.metrics import Metrics
@@ -24,6 +33,7 @@ from auth.providers import AuthProviders
 from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, ChangeEvent, open_bus
+from livequery.cloud import Cloud
 from storage.adapter import Document, StorageAdapter
 from storage.files import FilesAdapter
 from storage.schema_cache import SchemaCache
@@ -81,7 +91,8 @@ async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
 class Services:
     """Everything a request handler may use, built once per server process."""
 
-    def __init__(self, settings: Settings, router: Router) -> None:
+    def __init__(self, settings: Settings, router: Router, cloud: Cloud | None = None) -> None:
+        """`cloud`: the app's hooks; None loads `settings.cloud` (CloudLoadError names the file and line)."""
         self.settings = settings
         self.router = router
         self.store: StorageAdapter = open_store(settings.resolved_database_uri())
@@ -95,9 +106,20 @@ class Services:
         self.queries = QueryService(settings, self.store, self.schemas)
         self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
-        self.hub = build_hub(settings, self.schemas, self.sessions)
+        if cloud is None and settings.cloud:
+            cloud = load_cloud(settings.cloud)
+        # cloud code: the paths every door (REST, batch, request.api, GraphQL) writes, reads and calls through
+        self.hooks = HookRunner(self, cloud, settings.cloud_after_timeout)
+        self.writes = CloudWrites(settings, self.objects, self.hooks)
+        self.reads = CloudReads(self.queries, self.hooks)
+        self.functions = CloudFunctions(self.hooks)
+        self.jobs = JobRunner(self, self.hooks)
+        self.file_triggers = FileTriggers(self.hooks)  # the files service's FileHooks
+        self.webhooks = Webhooks(self)
+        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
         self.files = FileService(open_files(settings, self.store), upload_rules(settings), self.store,
                                  settings.files_url)
+        self.files.hooks = self.file_triggers
         self.logs = RecentLogs(scrubber_for(settings), settings.log_buffer_lines)
         self.metrics = Metrics(self.hub, self.bus) if settings.metrics != "off" else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,6 +164,8 @@ class Services:
                     self.schemas.forget(class_name)
                 else:
                     self.schemas.remember(schema)
+        elif event.class_name == HOOKS_CLASS:  # a webhook registered through another process
+            await self.webhooks.load()
 
     async def schema_changed(self, class_name: str) -> None:
         """Tell the other processes that a class's schema (its CLP, say) changed."""
@@ -163,7 +187,11 @@ class Services:
             await self.import_schema_file(self.settings.schema_file)
         await self.schemas.all()
         await self.files.adapter.open()
+        await self.jobs.recover()
+        await self.webhooks.load()
         await self.bus.start()
+        if self.settings.dev and self.settings.cloud:
+            self._tasks.append(asyncio.create_task(watch(self.settings.cloud, self.hooks.use), name="cloud-reload"))
         follow = self._follow_peers if self.settings.redis_url else None  # one process: the writer did it
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
@@ -184,6 +212,8 @@ class Services:
         return report
 
     async def stop(self) -> None:
+        await self.jobs.stop()
+        await self.webhooks.close()
         for task in self._tasks:
             task.cancel()
         if self._tasks:

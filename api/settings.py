@@ -59,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True):
     log_requests: bool = False
     log_buffer_lines: int = 1000  # recent lines kept for /scriptlog
     metrics: str = "master"  # GET /metrics: "master" (master key), "public", or "off"
+    cloud: str = ""  # the cloud code module (a .py file); empty: none
+    dev: bool = False  # reload the cloud module when its file changes
+    cloud_after_timeout: float = 10.0  # seconds an after-trigger may take before it is abandoned (and logged)
+    cloud_route_prefix: str = "/cloud"  # where @cloud.route endpoints are served
+    webhook_key: str | None = None  # sent as X-Parse-Webhook-Key to webhooks registered through /hooks
 
     @property
     def server_url(self) -> str:
@@ -121,6 +126,10 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("log_format", "--log-format", str, "text (default) or json: one JSON object per log line"),
     ("log_buffer_lines", "--log-buffer-lines", int, "recent log lines kept in memory for /scriptlog"),
     ("metrics", "--metrics", str, "GET /metrics (Prometheus): master (needs the master key), public, or off"),
+    ("cloud", "--cloud", str, "cloud code module (path/to/cloud.py) defining `cloud = Cloud()`"),
+    ("webhook_key", "--webhook-key", str, "key sent as X-Parse-Webhook-Key to webhooks (/hooks)"),
+    ("cloud_after_timeout", "--cloud-after-timeout", float,
+     "seconds an after_save/after_delete/after_login hook may run before it is abandoned (default 10)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
@@ -130,6 +139,7 @@ _FLAGS = [
     ("graphql_public_introspection", "--graphql-public-introspection",
      "let clients without the master key introspect the GraphQL schema"),
     ("log_requests", "--log-requests", "log one line per request (method, route, status, duration, request id)"),
+    ("dev", "--dev", "development: reload the --cloud module whenever its file changes"),
 ]
 
 

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import msgspec
 
 from auth.principal import ANONYMOUS, MASTER, Principal
+from livequery.cloud import CloudQuery
+from livequery.hooks import LiveHooks, Who
 from livequery.protocol import (
     Connect,
     LiveQueryErrorCode,
@@ -111,9 +113,11 @@ class Connection:
     """
 
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver, prepare: QueryPreparer,
-                 owner: Subscriber | None = None, authorize: SubscribeCheck | None = None) -> None:
+                 owner: Subscriber | None = None, authorize: SubscribeCheck | None = None,
+                 hooks: LiveHooks | None = None) -> None:
         self._check_keys = check_keys
         self._authorize = authorize
+        self._hooks = hooks
         self._resolve_session = resolve_session
         self._prepare = prepare
         self.owner = owner
@@ -134,7 +138,7 @@ class Connection:
             if message is None:
                 return []
             if isinstance(message, Connect):
-                return self._connect(message)
+                return await self._connect(message)
             if self.client_id is None:
                 return [Send(error_frame(LiveQueryErrorCode.NOT_CONNECTED, _NOT_CONNECTED, reconnect=True))]
             if isinstance(message, Unsubscribe):
@@ -162,10 +166,19 @@ class Connection:
             subscription.principal = self._effective(user)
             subscription.acl = frozenset(subscription.principal.acl_keys())
 
-    def _connect(self, message: Connect) -> list[Action]:
+    async def _connect(self, message: Connect) -> list[Action]:
         access = self._check_keys(message)
         if access is Access.DENIED:
             return [Send(error_frame(LiveQueryErrorCode.INVALID_KEYS, "Key in request is not valid", reconnect=True))]
+        if self._hooks is not None and self._hooks.has("before_connect"):
+            user = await self._user(message.sessionToken)
+            principal = user or ANONYMOUS
+            if access is Access.MASTER:
+                principal = msgspec.structs.replace(principal, is_master=True)
+            try:
+                await self._hooks.before_connect(Who(principal, message.sessionToken, message.installationId))
+            except ParseError as refused:  # as Parse: not registered, the socket stays open
+                return [Send(error_frame(refused.code, refused.message, reconnect=False))]
         actions: list[Action] = list(self.close())  # a second connect starts over, as a new client
         self.client_id = str(uuid.uuid4())
         self.installation_id = message.installationId
@@ -186,8 +199,21 @@ class Connection:
 
     async def _subscribe(self, client_id: str, message: Subscribe | Update) -> list[Action]:
         request_id, spec = message.requestId, message.query
+        where, keys, watch = spec.where, spec.selected_keys(), spec.watched()
+        if self._hooks is not None and self._hooks.has("before_subscribe", spec.className):
+            asked = CloudQuery(spec.className, dict(spec.where or {}), keys=None if keys is None else list(keys),
+                               watch=None if watch is None else list(watch))
+            who = Who(self._effective(await self._user(message.sessionToken)),
+                      message.sessionToken or self.session_token, self.installation_id, request_id)
+            try:
+                hooked = await self._hooks.before_subscribe(asked, who)
+            except ParseError as exc:
+                return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
+            where = hooked.where
+            keys = None if hooked.keys is None else tuple(hooked.keys)
+            watch = None if hooked.watch is None else tuple(hooked.watch)
         try:
-            query = self._prepare(spec.className, spec.where)
+            query = self._prepare(spec.className, where)
         except ParseError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
         user = await self._user(message.sessionToken)
@@ -201,7 +227,7 @@ class Connection:
             except ParseError as exc:
                 return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
         subscription = Subscription(
-            self.owner, request_id, query, principal, keys=spec.selected_keys(), watch=spec.watched(),
+            self.owner, request_id, query, principal, keys=keys, watch=watch,
             ident=event_ident(client_id, self.installation_id, request_id),
             session_token=message.sessionToken)
         actions: list[Action] = []

@@ -8,7 +8,9 @@ falls behind is closed (4008 "too slow") and never delays anyone else.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -16,16 +18,19 @@ from typing import Any
 import msgspec
 
 from auth.principal import Principal
+from storage.errors import ParseError
 from livequery.bus import Bus, ChangeEvent
 from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver, SubscribeCheck
 from livequery.events import (
     WITH_ORIGINAL,
+    LiveEventKind,
     classify,
     object_json,
     passes_watch,
     select_keys,
     strip_hidden,
 )
+from livequery.hooks import EventParts, LiveHooks, Who
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
 from livequery.subscriptions import Subscription, SubscriptionIndex
 
@@ -33,6 +38,8 @@ log = logging.getLogger(__name__)
 
 Document = Mapping[str, Any]
 SendBytes = Callable[[bytes], Awaitable[None]]
+Produce = Callable[[], Awaitable["bytes | None"]]
+"""Makes one frame later (an after_live_query_event hook's), or None to send nothing."""
 CanSee = Callable[[Principal, str, Document], bool]
 """An extra read check after the ACL (auth's CLP). Not called for the master key."""
 VisibleFields = Callable[[Principal, str, Document], Document]
@@ -66,8 +73,12 @@ class ClientHandle:
         self._pump: asyncio.Task[Any] | None = None
         self._sending = False
         self._interrupted = False
+        # frames waiting behind an after_live_query_event hook of this client (None: none, the usual case)
+        self._later: deque[bytes | Produce] | None = None
+        self._later_task: asyncio.Task[None] | None = None
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
-                                     prepare=hub.index.prepare, owner=self, authorize=hub.authorize)
+                                     prepare=hub.index.prepare, owner=self, authorize=hub.authorize,
+                                     hooks=hub.hooks)
 
     @property
     def client_id(self) -> str | None:
@@ -95,14 +106,49 @@ class ClientHandle:
         """Queue a frame without waiting; a full outbox closes this client (4008), dropping its backlog."""
         if self.closed:
             return
+        if self._later is not None:  # behind a hook's frame: keep this client's order
+            self._later.append(frame)
+            return
         try:
             self.outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            log.warning("live query client %s is too slow (%d frames queued): closing it",
-                        self.client_id, self.outbox.qsize())
-            self._hub.slow_clients += 1
-            self.close(TOO_SLOW, "too slow", farewell=error_frame(
-                LiveQueryErrorCode.INVALID_MESSAGE, "Client is too slow: too many events queued", reconnect=True))
+            self._too_slow()
+
+    def _too_slow(self) -> None:
+        log.warning("live query client %s is too slow (%d frames queued): closing it",
+                    self.client_id, self.outbox.qsize())
+        self._hub.slow_clients += 1
+        self.close(TOO_SLOW, "too slow", farewell=error_frame(
+            LiveQueryErrorCode.INVALID_MESSAGE, "Client is too slow: too many events queued", reconnect=True))
+
+    def offer_later(self, produce: Produce) -> None:
+        """Queue a frame an after_live_query_event hook must produce first (None: nothing to send). The hooks
+        run in this client's own task, so a slow hook delays this client's frames only, and in order."""
+        if self.closed:
+            return
+        if self._later is None:
+            self._later = deque()
+            self._later_task = asyncio.get_running_loop().create_task(self._run_later())
+        elif len(self._later) >= self.outbox.maxsize:
+            self._too_slow()
+            return
+        self._later.append(produce)
+
+    async def _run_later(self) -> None:
+        later = self._later
+        while later:  # offer()/offer_later() append to it meanwhile
+            item = later[0]
+            frame = item if isinstance(item, bytes) else await item()
+            if self._later is not later:  # closed meanwhile
+                return
+            later.popleft()
+            if frame is not None:
+                self._later = None  # this one goes to the outbox now
+                self.offer(frame)
+                if self.closed:
+                    return
+                self._later = later
+        self._later = None
 
     def close(self, code: int = 1000, reason: str = "", *, farewell: bytes | None = None) -> None:
         """Stop delivering, free every subscription, and end `pump` with this Close. Idempotent."""
@@ -110,6 +156,9 @@ class ClientHandle:
             return
         self.closed = True
         self._hub.frames_dropped += self.outbox.qsize()
+        self._later = None
+        if self._later_task is not None and self._later_task is not asyncio.current_task():
+            self._later_task.cancel()
         while not self.outbox.empty():  # what is still queued is dropped: the socket is going
             self.outbox.get_nowait()
         self.outbox.put_nowait(Close(code, reason, farewell))
@@ -184,7 +233,7 @@ class Hub:
                  live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
                  outbox_size: int = 1024, index: SubscriptionIndex | None = None,
-                 authorize: SubscribeCheck | None = None) -> None:
+                 authorize: SubscribeCheck | None = None, hooks: LiveHooks | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields and credentials are always
         stripped, before `visible_fields` sees the object). Without `audience`, a custom
@@ -193,6 +242,7 @@ class Hub:
         self.check_keys = check_keys
         self.authorize = authorize
         self.resolve_session = resolve_session
+        self.hooks = hooks  # cloud code's LiveQuery hooks; classes without one pay a dict look-up per event
         self.live_classes = live_classes
         self.index = index if index is not None else SubscriptionIndex()
         self._can_see = can_see
@@ -227,6 +277,7 @@ class Hub:
     async def run(self, bus: Bus, *, first: EventHook | None = None) -> None:
         """Consume the bus until cancelled. `first` sees each event before it is delivered (auth's upkeep after
         another process's log-out or role change), so deliveries follow such a change from the next event on."""
+        hooks = self.hooks
         async with bus.subscribe() as events:
             async for event in events:
                 if first is not None:
@@ -234,6 +285,11 @@ class Hub:
                         await first(event)
                     except Exception:  # one bad event must not end the fan-out
                         log.exception("live query: handling a %s %s event first failed", event.class_name, event.kind)
+                if hooks is not None and not event.notice and hooks.has("after_live_query_write", event.class_name):
+                    hooked = await hooks.after_write(event)  # once per write, before any subscriber
+                    if hooked is None:
+                        continue
+                    event = hooked
                 self.dispatch(event)
                 await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
 
@@ -301,6 +357,7 @@ class _Fanout:
         "delivered",
         "denied_before",
         "denied_now",
+        "hooked",
         "hub",
         "is_delete",
         "is_new",
@@ -322,6 +379,8 @@ class _Fanout:
         self.objects_now: dict[Hashable, bytes] = {}
         self.objects_before: dict[Hashable, bytes] = {}
         self.delivered = 0
+        hooks = hub.hooks
+        self.hooked = hooks is not None and hooks.has("after_live_query_event", class_name)
 
     def deliver(self, subscription: Subscription, matched_before: bool, matches_now: bool) -> None:
         owner = subscription.owner
@@ -343,6 +402,10 @@ class _Fanout:
                 original = None  # it entered because they may now read it: the state before was not theirs to see
             elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
                 shown = original  # it left because they may no longer read it: the last state they could see
+        if self.hooked:
+            owner.offer_later(self.hooked_frame(subscription, kind, shown, original))  # type: ignore[attr-defined]
+            self.delivered += 1
+            return
         object_bytes = self.encoded(subscription, shown,
                                     self.objects_now if shown is self.current else self.objects_before)
         if original is None:
@@ -352,6 +415,43 @@ class _Fanout:
                                 self.encoded(subscription, original, self.objects_before))
         owner.offer(frame)
         self.delivered += 1
+
+    def hooked_frame(self, subscription: Subscription, kind: LiveEventKind, shown: Document,
+                     before: Document | None) -> Produce:
+        """The frame of this event for one subscriber, made after its after_live_query_event hook ran on its own
+        copy of what that subscriber may see (`shown`/`before`: the states `deliver` chose for them)."""
+        hub, class_name, principal = self.hub, self.class_name, subscription.principal
+        current = copy.deepcopy(dict(hub._visible_fields(principal, class_name, shown)))
+        original = None
+        if before is not None:
+            original = copy.deepcopy(dict(hub._visible_fields(principal, class_name, before)))
+        owner = subscription.owner
+        installation_id = getattr(getattr(owner, "connection", None), "installation_id", None)
+        who = Who(principal, subscription.session_token, installation_id, subscription.request_id)
+        parts: EventParts = (kind, current, original)
+
+        async def produce() -> bytes | None:
+            hooks = hub.hooks
+            if hooks is None:
+                return None
+            try:
+                sent = await hooks.after_event(class_name, parts, who)
+            except ParseError as error:  # as Parse: an error frame to this subscriber instead of the event
+                return error_frame(error.code, error.message, reconnect=False, request_id=subscription.request_id)
+            except Exception:
+                log.exception("live query: after_live_query_event for %r failed", subscription)
+                return None
+            if sent is None:
+                return None
+            event, obj, before = sent
+            keys = subscription.keys
+            object_bytes = object_json(class_name, select_keys(obj, keys))
+            if before is not None and event in WITH_ORIGINAL:
+                return event_frame(event, subscription.ident, object_bytes,
+                                   object_json(class_name, select_keys(before, keys)))
+            return event_frame(event, subscription.ident, object_bytes)
+
+        return produce
 
     def can_read(self, subscription: Subscription, doc: Document, readers: list[Any] | None) -> bool:
         principal = subscription.principal
