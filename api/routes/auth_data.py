@@ -36,6 +36,8 @@ async def prepare_update(s: Services, user_id: str, body: dict[str, Any]) -> Non
     current: dict[str, Any] = dict((found[0].get("authData") or {}) if found else {})
     if "authData" in body:
         given = body["authData"]
+        if given is None:  # as Parse answers a save of authData to null
+            raise ParseError(ErrorCode.UNSUPPORTED_SERVICE, "This authentication method is unsupported.")
         ids = await s.auth_providers.validate(given)
         for provider, provider_id in ids.items():
             other = await user_rules.find_by_auth_data(s.store, provider, provider_id)

@@ -28,7 +28,7 @@ async def _ann_lives_a_whole_life(live_server: LiveServer) -> tuple[str, list[st
     ann_id, tokens = ann["objectId"], [ann["sessionToken"]]
     login = await live_server.call("POST", "/login", {"username": "ann", "password": "pw"})
     tokens.append(login["sessionToken"])
-    await live_server.call("PUT", f"/users/{ann_id}", {"password": "pw2", "authData": None},
+    await live_server.call("PUT", f"/users/{ann_id}", {"password": "pw2"},
                            session=login["sessionToken"])
     await live_server.call("POST", "/logout", {}, session=login["sessionToken"])
     again = await live_server.call("POST", "/login", {"username": "ann", "password": "pw2"})
