@@ -32,6 +32,17 @@ class Settings(msgspec.Struct, frozen=True):
     max_limit: int | None = None
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
+    # A LiveQuery client may hold this many bytes of undelivered events (queued here and in the socket's
+    # write buffer) before it is closed with 4008: a reader that stopped never grows the server.
+    client_buffer_bytes: int = 1 << 20
+    max_subscriptions_per_client: int = 1000
+    # Request bounds (storage.limits bounds `where`): Parse 9's requestComplexity.includeDepth/.includeCount,
+    # the keys a query may name, the requests of one /batch, and the bytes of one response.
+    include_depth: int = 10
+    include_count: int = 100
+    max_keys: int = 1000
+    batch_limit: int = 100
+    max_response_bytes: int = 64 << 20
     seed_examples: bool = False
 
     @property
@@ -61,6 +72,13 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("batch_limit", "--batch-limit", int, "requests one /batch may hold (default 100)"),
+    ("include_depth", "--include-depth", int, "dotted levels of one `include` path (default 10)"),
+    ("include_count", "--include-count", int, "`include` paths of one query (default 100)"),
+    ("max_subscriptions_per_client", "--max-subscriptions", int,
+     "LiveQuery subscriptions one socket may hold (default 1000)"),
+    ("client_buffer_bytes", "--client-buffer-bytes", int,
+     "undelivered LiveQuery bytes a client may hold before it is closed with 4008 (default 1 MiB)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",

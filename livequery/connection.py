@@ -30,7 +30,7 @@ from livequery.protocol import (
     unsubscribed_frame,
 )
 from livequery.subscriptions import Query, Subscriber, Subscription
-from storage.errors import ErrorCode, ParseError
+from storage.errors import ErrorCode, ParseError, brief_traceback
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,9 @@ class Connection:
             return await self._subscribe(self.client_id, message)
         except ProtocolError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=True))]
-        except Exception:
-            log.exception("live query client %s: failed to handle a message", self.client_id)
+        except Exception as error:  # logged bounded: a client's frame must not flood the log
+            log.error("live query client %s: failed to handle a message\n%s", self.client_id,
+                      brief_traceback(error))
             return [Send(error_frame(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error", reconnect=True))]
 
     def close(self) -> list[Action]:

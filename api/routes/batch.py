@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.request import Call, Credentials
 from api.router import NoRoute, Reply, Router
-from storage.errors import ErrorCode, ParseError
+from storage.errors import ErrorCode, ParseError, brief_traceback
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -56,8 +56,8 @@ async def _one(outer: Call, s: Services, item: Any, prefix: str) -> dict[str, An
         return {"success": reply.body}
     except ParseError as error:
         return {"error": {"code": error.code, "error": error.message}}
-    except Exception:  # one broken sub-request must not lose the others' results
-        log.exception("internal error in a batch sub-request")
+    except Exception as error:  # one broken sub-request must not lose the others' results
+        log.error("internal error in a batch sub-request\n%s", brief_traceback(error))
         return {"error": {"code": ErrorCode.INTERNAL_SERVER_ERROR, "error": "Internal server error."}}
 
 

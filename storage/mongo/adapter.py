@@ -13,7 +13,7 @@ from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.collation import Collation
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 from storage.adapter import Document, FindOptions
@@ -56,6 +56,9 @@ DEFAULT_DATABASE = "parse"
 # Applied unless the URI sets them: a dead or silent server fails an operation, it never hangs it.
 DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 30000,
                    "appname": "livequery-server"}
+# Every query carries a server-side time limit: a query MongoDB cannot finish in time (a pathological regex,
+# a scan of a huge class) ends with TIMEOUT 124 instead of holding a connection and a server thread.
+DEFAULT_QUERY_TIME_MS = 15_000
 _GEO_TYPES = ("GeoPoint", "Polygon")
 _CAS_ATTEMPTS = 16
 _EVERYTHING = FindOptions()
@@ -70,8 +73,10 @@ def join_collection(class_name: str, field: str) -> str:
 class MongoAdapter:
     """Async persistence on MongoDB (or a wire-compatible server) in Parse Server's layout."""
 
-    def __init__(self, uri: str) -> None:
-        """`uri` is a MongoDB connection string; its path names the database (`mongodb://host/parse`)."""
+    def __init__(self, uri: str, *, query_time_ms: int = DEFAULT_QUERY_TIME_MS) -> None:
+        """`uri` is a MongoDB connection string; its path names the database (`mongodb://host/parse`).
+        `query_time_ms` is the `maxTimeMS` every find, count, aggregate and distinct is sent with."""
+        self._max_time_ms = query_time_ms
         with translated("reading the MongoDB URI"):
             parsed = parse_uri(uri)
             given = {key.lower() for key in parsed["options"]}
@@ -370,7 +375,8 @@ class MongoAdapter:
             collection = self._db[class_name]
             if near is None:
                 cursor = collection.find(await builder.build(where), skip=options.skip,
-                                         limit=options.limit or 0, sort=builder.sort(options.order) or None)
+                                         limit=options.limit or 0, sort=builder.sort(options.order) or None,
+                                         max_time_ms=self._max_time_ms)
                 stored = await cursor.to_list(None)
             else:
                 key = mongo_path(class_name, near.path, fields)
@@ -386,17 +392,18 @@ class MongoAdapter:
     async def _aggregate_near(self, collection: AsyncCollection[dict[str, Any]], key: str,
                               pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
-            return await (await collection.aggregate(pipeline)).to_list(None)
+            return await (await collection.aggregate(pipeline, maxTimeMS=self._max_time_ms)).to_list(None)
         except OperationFailure as exc:
             if not is_missing_geo_index(exc):
                 raise
         await collection.create_index([(key, "2dsphere")])  # a database parse-server made without one
-        return await (await collection.aggregate(pipeline)).to_list(None)
+        return await (await collection.aggregate(pipeline, maxTimeMS=self._max_time_ms)).to_list(None)
 
     async def count(self, class_name: str, where: Node) -> int:
         with translated("counting objects"):
             fields = await self._fields(class_name)
-            return await self._db[class_name].count_documents(await self._builder(class_name, fields).build(where))
+            return await self._db[class_name].count_documents(await self._builder(class_name, fields).build(where),
+                                                              maxTimeMS=self._max_time_ms)
 
     async def purge(self, class_name: str) -> None:
         with translated("purging a class"):
@@ -413,7 +420,9 @@ class MongoAdapter:
             fields = await self._fields(class_name)
             stages, grouped_by_pointer = translate_pipeline(class_name, pipeline, fields)
             try:
-                rows = await (await self._db[class_name].aggregate(stages)).to_list(None)
+                rows = await (await self._db[class_name].aggregate(stages, maxTimeMS=self._max_time_ms)).to_list(None)
+            except ExecutionTimeout:
+                raise
             except OperationFailure as exc:
                 raise ParseError(ErrorCode.INVALID_QUERY, f"aggregate failed: {exc}") from None
         return [decode_row(class_name, row, fields, grouped_by_pointer) for row in rows]
@@ -427,7 +436,9 @@ class MongoAdapter:
             key = mongo_path(class_name, path, fields)
             selector = await self._builder(class_name, fields).build(where)
             try:
-                values = await self._db[class_name].distinct(key, selector)
+                values = await self._db[class_name].distinct(key, selector, maxTimeMS=self._max_time_ms)
+            except ExecutionTimeout:
+                raise
             except OperationFailure as exc:
                 raise ParseError(ErrorCode.INVALID_QUERY, f"distinct failed: {exc}") from None
         if len(path) > 1:

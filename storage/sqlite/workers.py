@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from storage.errors import ErrorCode, ParseError
+from storage.errors import ErrorCode, ParseError, brief_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ _Job = tuple[Work, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 DUPLICATE_MESSAGE = "A duplicate value for a field with unique values was provided"
+_TOO_LARGE = ("Expression tree is too large", "too many SQL variables", "parser stack overflow", "too many terms")
 
 
 def to_parse_error(exc: BaseException) -> ParseError:
@@ -32,7 +33,12 @@ def to_parse_error(exc: BaseException) -> ParseError:
         return exc
     if isinstance(exc, sqlite3.IntegrityError):
         return ParseError(ErrorCode.DUPLICATE_VALUE, DUPLICATE_MESSAGE)
-    logger.error("sqlite store failed", exc_info=exc)
+    if isinstance(exc, OverflowError):  # SQLite integers are 64-bit
+        return ParseError(ErrorCode.INVALID_JSON, "A number is too large to be stored (64-bit integers at most)")
+    if isinstance(exc, sqlite3.OperationalError) and any(text in str(exc) for text in _TOO_LARGE):
+        # storage.limits keeps parsed queries well below SQLite's own bounds; this is the last line
+        return ParseError(ErrorCode.INVALID_QUERY, f"The query is too large: {exc}")
+    logger.error("sqlite store failed\n%s", brief_traceback(exc))
     return ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error.")
 
 
