@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -97,14 +98,20 @@ def test_store(tmp_path: Path) -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-async def live_server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveServer]:
-    settings = Settings(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
-                        allow_client_class_creation=True, port=_free_port(),
-                        database_uri=switched_database_uri(tmp_path))
+def live_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
+                                  allow_client_class_creation=True, port=_free_port(),
+                                  database_uri=switched_database_uri(tmp_path))
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[LiveServer]:
+    """The app under uvicorn on loopback (as `livequery serve` runs it) until the block ends."""
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio", ws_per_message_deflate=False,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio",
+                            ws_per_message_deflate=False, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -118,3 +125,9 @@ async def live_server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveSer
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveServer]:
+    async with serving(live_settings(tmp_path)) as server:
+        yield server
