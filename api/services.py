@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from api.authenticate import Authenticator
+from api.held_events import HeldEvents
 from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
@@ -54,7 +55,9 @@ class Services:
         self.sessions = SessionStore(self.store, self.roles,
                                      SessionSettings(session_length=settings.session_length_seconds))
         self.queries = QueryService(settings, self.store, self.schemas)
-        self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
+        self.events = HeldEvents(self.bus)  # a transaction's events go out when it commits (api/routes/batch.py)
+        self.objects = ObjectService(settings, self.store, self.schemas, self.events,
+                                     after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
         self.hub = build_hub(settings, self.schemas, self.sessions)
         self._tasks: list[asyncio.Task[None]] = []

@@ -6,7 +6,9 @@ there is none). Objects live in one collection per class, relations in `_Join:<f
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
@@ -86,6 +88,8 @@ class MongoAdapter:
         self._db = self._client[parsed["database"] or DEFAULT_DATABASE]
         self._transactions = False
         self._indexed_joins: set[str] = set()
+        # the session of the current task's `transaction()` block, per adapter
+        self._session: ContextVar[AsyncClientSession | None] = ContextVar(f"mongo-session-{id(self)}", default=None)
 
     @property
     def database_name(self) -> str:
@@ -100,6 +104,30 @@ class MongoAdapter:
 
     async def close(self) -> None:
         await self._client.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One MongoDB transaction for the block's writes, where the deployment has them (a replica set or
+        mongos); a standalone server is COMMAND_UNAVAILABLE before anything is written."""
+        if self._session.get() is not None:
+            yield
+            return
+        if not self._transactions:
+            raise ParseError(ErrorCode.COMMAND_UNAVAILABLE,
+                             "Transactions need MongoDB as a replica set or a sharded cluster; this server is "
+                             "standalone")
+        with translated("running a transaction"):
+            async with self._client.start_session() as session:
+                await session.start_transaction()
+                token = self._session.set(session)
+                try:
+                    yield
+                except BaseException:
+                    self._session.reset(token)
+                    await session.abort_transaction()
+                    raise
+                self._session.reset(token)
+                await session.commit_transaction()
 
     # --- schemas -------------------------------------------------------------------------------------------
     @property
@@ -492,7 +520,11 @@ class MongoAdapter:
         return FilterBuilder(class_name, fields, self)
 
     async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
-        """Run `work` in a transaction where the server has them (replica set, mongos), else plainly."""
+        """Run `work` in a transaction where the server has them (replica set, mongos), else plainly; inside a
+        `transaction()` block, as part of its transaction."""
+        session = self._session.get()
+        if session is not None:
+            return await work(session)
         if not self._transactions:
             return await work(None)
         async with self._client.start_session() as session:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from storage.adapter import Document, FindOptions
@@ -15,7 +17,7 @@ from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
 from storage.sqlite.functions import SqlFunctions
 from storage.sqlite.objects import ObjectStore
-from storage.sqlite.workers import Workers
+from storage.sqlite.workers import Transaction, Workers
 from storage.values import FieldType
 
 _EVERYTHING = FindOptions()
@@ -38,6 +40,9 @@ class SqliteAdapter:
         self._objects = ObjectStore(self._classes)
         self._workers: Workers | None = None
         self._lock = asyncio.Lock()
+        # the transaction the current task writes in (storage.adapter's `transaction()`), per adapter
+        self._transaction: ContextVar[Transaction | None] = ContextVar(f"sqlite-transaction-{id(self)}",
+                                                                       default=None)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -83,7 +88,26 @@ class SqliteAdapter:
         return self._workers
 
     async def _write(self, work: Any) -> Any:
-        return await self._running().write(work)
+        return await self._running().write(work, self._transaction.get())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One SQLite transaction for every write of the block: the writer serves only it until it ends (reads
+        in the block see the state before it). A block inside a block joins the outer transaction."""
+        if self._transaction.get() is not None:
+            yield
+            return
+        workers = self._running()
+        transaction = await workers.begin()
+        token = self._transaction.set(transaction)
+        try:
+            yield
+        except BaseException:
+            self._transaction.reset(token)
+            await workers.end(transaction, commit=False)
+            raise
+        self._transaction.reset(token)
+        await workers.end(transaction, commit=True)
 
     async def _read(self, work: Any) -> Any:
         return await self._running().read(work)

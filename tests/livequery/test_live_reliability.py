@@ -189,3 +189,24 @@ async def test_a_socket_is_capped_in_subscriptions(tmp_path: Path, test_store: N
         refused = await client.subscribe(6, "Item", {"n": 6})
         assert refused["op"] == "error" and "at most 5" in refused["error"]
         await client.close()
+
+
+async def test_a_rolled_back_transaction_batch_sends_no_event(live_server: LiveServer) -> None:
+    watcher = await live_server.client()
+    await watcher.receive()
+    assert (await watcher.subscribe(1, "Item", {}))["op"] == "subscribed"
+    requests = [{"method": "POST", "path": "/parse/classes/Item", "body": {"n": 1}},
+                {"method": "POST", "path": "/parse/classes/Item", "body": {"n": "not a number"}}]
+    async with live_server.http.post(live_server.rest + "/batch", json={"requests": requests, "transaction": True},
+                                     headers={"X-Parse-Application-Id": APP_ID}) as reply:
+        assert reply.status == 400
+        code = (await reply.json())["code"]
+    assert code in (111, 108)  # 108: a MongoDB without transactions (the standalone test server)
+    assert await watcher.nothing_within(0.5)
+    if code == 111:
+        async with live_server.http.post(live_server.rest + "/batch",
+                                         json={"requests": requests[:1] * 2, "transaction": True},
+                                         headers={"X-Parse-Application-Id": APP_ID}) as reply:
+            assert reply.status == 200
+        assert [(await watcher.receive())["op"] for _ in range(2)] == ["create", "create"]
+    await watcher.close()
