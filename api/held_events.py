@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from livequery.bus import Bus, ChangeEvent
+from storage.task_local import TaskLocal
 
 
 class HeldEvents:
@@ -19,7 +19,7 @@ class HeldEvents:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._held: ContextVar[list[ChangeEvent] | None] = ContextVar(f"held-events-{id(self)}", default=None)
+        self._held: TaskLocal[list[ChangeEvent]] = TaskLocal(f"held-events-{id(self)}")
 
     @asynccontextmanager
     async def holding(self) -> AsyncIterator[None]:
@@ -28,11 +28,8 @@ class HeldEvents:
             yield
             return
         held: list[ChangeEvent] = []
-        token = self._held.set(held)
-        try:
+        with self._held.bound(held):
             yield
-        finally:
-            self._held.reset(token)
         for event in held:
             await self._bus.publish(event)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
@@ -50,6 +49,7 @@ from storage.mongo.updates import (
 )
 from storage.query import Node
 from storage.schema import ClassSchema, default_fields, merge_fields, new_schema
+from storage.task_local import TaskLocal
 from storage.values import FieldType, type_of
 
 T = TypeVar("T")
@@ -89,7 +89,7 @@ class MongoAdapter:
         self._transactions = False
         self._indexed_joins: set[str] = set()
         # the session of the current task's `transaction()` block, per adapter
-        self._session: ContextVar[AsyncClientSession | None] = ContextVar(f"mongo-session-{id(self)}", default=None)
+        self._session: TaskLocal[AsyncClientSession] = TaskLocal(f"mongo-session-{id(self)}")
 
     @property
     def database_name(self) -> str:
@@ -119,14 +119,12 @@ class MongoAdapter:
         with translated("running a transaction"):
             async with self._client.start_session() as session:
                 await session.start_transaction()
-                token = self._session.set(session)
                 try:
-                    yield
+                    with self._session.bound(session):
+                        yield
                 except BaseException:
-                    self._session.reset(token)
                     await session.abort_transaction()
                     raise
-                self._session.reset(token)
                 await session.commit_transaction()
 
     # --- schemas -------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from storage.adapter import Document, FindOptions
@@ -18,6 +17,7 @@ from storage.sqlite.classes import ClassStore
 from storage.sqlite.functions import SqlFunctions
 from storage.sqlite.objects import ObjectStore
 from storage.sqlite.workers import Transaction, Workers
+from storage.task_local import TaskLocal
 from storage.values import FieldType
 
 _EVERYTHING = FindOptions()
@@ -41,8 +41,7 @@ class SqliteAdapter:
         self._workers: Workers | None = None
         self._lock = asyncio.Lock()
         # the transaction the current task writes in (storage.adapter's `transaction()`), per adapter
-        self._transaction: ContextVar[Transaction | None] = ContextVar(f"sqlite-transaction-{id(self)}",
-                                                                       default=None)
+        self._transaction: TaskLocal[Transaction] = TaskLocal(f"sqlite-transaction-{id(self)}")
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -99,14 +98,12 @@ class SqliteAdapter:
             return
         workers = self._running()
         transaction = await workers.begin()
-        token = self._transaction.set(transaction)
         try:
-            yield
+            with self._transaction.bound(transaction):
+                yield
         except BaseException:
-            self._transaction.reset(token)
             await workers.end(transaction, commit=False)
             raise
-        self._transaction.reset(token)
         await workers.end(transaction, commit=True)
 
     async def _read(self, work: Any) -> Any:
