@@ -1,6 +1,7 @@
 """The read path: find, get and count with Parse's query parameters, sub-queries resolved and pointers included."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ FIND_PARAMS = frozenset({"where", "order", "limit", "skip", "keys", "excludeKeys
                          "count", "readPreference", "includeReadPreference", "subqueryReadPreference", "hint",
                          "explain", "comment", "redirectClassNameForKey"})
 GET_PARAMS = frozenset({"keys", "include", "excludeKeys", "readPreference", "includeReadPreference"})
+PRESENT_CHUNK = 200
 MAX_LIMIT_OR_SKIP = 2**31 - 1  # what every store takes as a row count
 MASTER_ONLY_READ = frozenset({"_Idempotency", "_PushStatus", "_JobStatus", "_JobSchedule", "_Hooks",
                               "_GlobalConfig", "_Audience"})
@@ -138,10 +140,14 @@ class QueryService:
     async def present(self, principal: Principal, schema: ClassSchema, documents: list[Document],
                       params: dict[str, Any]) -> list[dict[str, Any]]:
         shape = self.shape(params)
-        out = [project(to_rest(doc, schema.class_name, principal,
-                               permissions.hidden_fields(schema, principal, doc), self._files_url),
-                       shape.keys, shape.exclude)
-               for doc in documents]
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(documents), PRESENT_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # a large result must not hold the event loop: let others run between chunks
+            out.extend(project(to_rest(doc, schema.class_name, principal,
+                                       permissions.hidden_fields(schema, principal, doc), self._files_url),
+                               shape.keys, shape.exclude)
+                       for doc in documents[start:start + PRESENT_CHUNK])
         if shape.include and out:
             await self._include(principal, schema, out, _include_tree(schema, shape.include))
         return out
