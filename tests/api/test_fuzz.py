@@ -1,7 +1,7 @@
 """Property-based fuzzing of what clients send (issue 8): `where`, create/update/batch bodies and LiveQuery frames.
 
 Whatever the input: never a 5xx, never an unexpected error in the log, /health answers throughout, and a refused
-write leaves nothing behind. Bounded in time: FUZZ_EXAMPLES cases per property (default 40; CI keeps the suite
+write leaves nothing behind. Bounded in time: FUZZ_EXAMPLES cases per property (default 25; CI keeps the suite
 fast); run with `--hypothesis-show-statistics` to see how many ran. Runs on MongoDB with
 LIVEQUERY_TEST_STORE=mongodb like every API test.
 """
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tests.api.conftest import ParseClient
 from tests.storage.mongo_server import is_switched_to_mongodb
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 HEALTH_BOUND_SECONDS = 1.0  # generous: the point is that /health is served between hostile requests
