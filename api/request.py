@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from auth.principal import ANONYMOUS, Principal
 from storage.errors import ErrorCode, ParseError
-from storage.limits import check_json_depth, too_deep
+from storage.limits import check_decoded_depth, too_deep
 
 _BODY_CREDENTIALS = ("_ApplicationId", "_JavaScriptKey", "_ClientKey", "_RestAPIKey", "_MasterKey",
                      "_SessionToken", "_InstallationId", "_ClientVersion", "_context", "_ContentType")
@@ -66,7 +66,7 @@ def decode_json_body(raw: bytes) -> Any:
         raise ParseError(ErrorCode.INVALID_JSON, "Invalid JSON") from None
     except RecursionError:
         raise too_deep("The request body") from None
-    check_json_depth(body, "The request body")
+    check_decoded_depth(raw, body, "The request body")
     return body
 
 
@@ -91,7 +91,7 @@ def _query_value(raw: str) -> Any:
         return raw
     except RecursionError:
         raise too_deep("A query parameter") from None
-    check_json_depth(value, "A query parameter")
+    check_decoded_depth(raw, value, "A query parameter")
     return value
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
-from storage.limits import MAX_JSON_DEPTH, check_json_depth
 from storage.errors import ParseError
+from storage.limits import MAX_JSON_DEPTH, check_decoded_depth
 
 
 class LiveQueryErrorCode(IntEnum):
@@ -92,7 +92,7 @@ def decode_message(data: str | bytes) -> ClientMessage:
         raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE,
                             f"Invalid message: nested deeper than {MAX_JSON_DEPTH} levels") from None
     try:
-        check_json_depth(raw, "The message")
+        check_decoded_depth(data, raw, "The message")
     except ParseError as exc:
         raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, exc.message) from None
     if not isinstance(raw, dict):

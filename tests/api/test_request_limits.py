@@ -75,13 +75,13 @@ OVER_LIMIT = [
     ({"include": ",".join(f"p{i}" for i in range(101))}, 102, "includeCount"),
     ({"where": {"$or": [{"a": i} for i in range(993)]}}, 102, "100 clauses"),
     ({"where": _nested_or(20)}, 102, "16 levels"),
-    ({"where": _nested_or(400)}, 107, "64 levels"),
+    ({"where": _nested_or(400)}, 107, "256 levels"),
     ({"where": {"a": {"$in": list(range(20_000))}}}, 102, "10000 values"),
     ({"where": {"$and": [{"$or": [{"a": i} for i in range(100)]} for _ in range(10)]}}, 102, "500 conditions"),
     ({"limit": 10**30}, 102, "2147483647"),
     ({"skip": 10**30}, 102, "2147483647"),
     ({"order": ",".join(f"k{i}" for i in range(2000))}, 102, "1000"),
-    ({"where": _deep_object(100)}, 107, "64 levels"),
+    ({"where": _deep_object(300)}, 107, "256 levels"),
 ]
 
 
@@ -99,12 +99,12 @@ async def test_an_over_limit_query_is_400_naming_the_limit(client: ParseClient, 
     assert body["code"] == code and named in body["error"], body
 
 
-@pytest.mark.parametrize("levels", [100, 5000, 1_000_000])
+@pytest.mark.parametrize("levels", [300, 5000, 1_000_000])
 async def test_json_nested_past_the_decoder_is_107(client: ParseClient, levels: int) -> None:
     raw = b'{"_method":"GET","where":' + b'{"x":' * levels + b"1" + b"}" * levels + b"}"
     response = await client.http.post("/parse/classes/Item", content=raw, headers=client.headers())
     assert response.status_code == 400
-    assert response.json()["code"] == 107 and "64 levels" in response.json()["error"]
+    assert response.json()["code"] == 107 and "256 levels" in response.json()["error"]
 
 
 async def test_a_query_within_the_limits_still_works(client: ParseClient) -> None:
@@ -122,7 +122,7 @@ async def test_an_object_nested_too_deep_is_107_and_nothing_is_written(client: P
     path = "/classes/Deep" if method == "POST" else f"/classes/Deep/{existing['objectId']}"
     response = await client.request(method, path, {"n": 1, "nest": _deep_object(490)}, master=True)
     assert response.status_code == 400
-    assert response.json()["code"] == 107 and "64 levels" in response.json()["error"]
+    assert response.json()["code"] == 107 and "256 levels" in response.json()["error"]
     assert [item["n"] for item in await client.find("Deep", master=True)] == [0]
 
 
