@@ -25,7 +25,7 @@ from api.routes.system import MasterRequired
 from api.services import Services
 from api.settings import Settings
 from livequery.cloud import Cloud
-from storage.errors import ErrorCode, ParseError
+from storage.errors import ErrorCode, ParseError, brief_traceback
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def error_response(error: Exception, request_path: str) -> Response:
         return json_response({"code": ErrorCode.OBJECT_TOO_LARGE, "error": "request entity too large"}, 413)
     if isinstance(error, NoRoute):
         return json_response({"code": ErrorCode.INVALID_JSON, "error": str(error)}, 404)
-    log.exception("internal error answering %s", request_path, exc_info=error)
+    # unexpected: logged with its context, bounded (storage.errors.brief_traceback), never the whole stack
+    log.error("internal error answering %s\n%s", request_path[:200], brief_traceback(error))
     return json_response({"code": 1, "error": "Internal server error.", "message": "Internal server error."}, 500)
 
 
@@ -93,7 +94,13 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
                 use_session = path.rstrip("/") not in ("/login", "/users/login")
                 call.principal = await services.authenticator.principal(call.credentials, use_session=use_session)
             reply: Reply = await handler(call, services)
-            response = json_response(reply.body, reply.status, reply.headers)
+            encoded = _encode(reply.body)
+            if len(encoded) > settings.max_response_bytes:
+                raise ParseError(ErrorCode.INVALID_QUERY,
+                                 f"The response would exceed {settings.max_response_bytes} bytes: ask for fewer "
+                                 "objects (limit), keys or includes")
+            response = Response(encoded, status_code=reply.status, headers={**CORS_HEADERS, **(reply.headers or {})},
+                                media_type="application/json")
         except Exception as error:  # every failure becomes a Parse answer; the server keeps serving
             response = error_response(error, request.url.path)
         observer.done(method, path, route, response.status_code, started, request.headers.get("x-parse-request-id"))

@@ -1,8 +1,9 @@
 """LiveQuery over websockets: the hub built from settings and auth's rules, and the endpoint feeding it."""
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -86,24 +87,51 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
     live = None if settings.live_classes is None else frozenset(settings.live_classes)
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
                visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize,
-               hooks=hooks)
+               hooks=hooks, budget_bytes=settings.client_buffer_bytes,
+               max_subscriptions=settings.max_subscriptions_per_client)
+
+
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 
 async def live_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.services.hub
     await websocket.accept()
+    transport = _transport_of(websocket)
 
     async def send(frame: bytes) -> None:
         await websocket.send_text(frame.decode())  # the SDKs read text frames only
 
-    handle = hub.connect(send)
+    handle = hub.connect(send, transport.get_write_buffer_size if transport is not None else None)
     try:
-        close = await handle.serve(websocket.iter_text())
+        close = await handle.serve(_frames(websocket))
     except WebSocketDisconnect:
         return
     finally:
         handle.close()
     try:
-        await websocket.close(close.code, close.reason)
+        # a peer that stopped reading never takes the close frame: give up on it and drop the connection
+        await asyncio.wait_for(websocket.close(close.code, close.reason), CLOSE_TIMEOUT_SECONDS)
     except (RuntimeError, WebSocketDisconnect):
         pass  # the peer is already gone
+    except TimeoutError:
+        if transport is not None:
+            transport.abort()
+
+
+async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
+    """The client's frames, text or binary (the protocol takes binary frames holding UTF-8 JSON too)."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        yield text if text is not None else message.get("bytes") or b""
+
+
+def _transport_of(websocket: WebSocket) -> asyncio.WriteTransport | None:
+    """The socket's asyncio transport, whose write buffer counts against a slow client's budget. ASGI does not
+    expose it: uvicorn's websocket protocol object is the owner of the `send` callable starlette holds."""
+    protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    return transport if hasattr(transport, "get_write_buffer_size") and hasattr(transport, "abort") else None

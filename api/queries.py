@@ -1,7 +1,10 @@
 """The read path: find, get and count with Parse's query parameters, sub-queries resolved and pointers included."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable
+
+import msgspec
 
 from api import permissions
 from api.output import project, to_rest
@@ -19,6 +22,15 @@ FIND_PARAMS = frozenset({"where", "order", "limit", "skip", "keys", "excludeKeys
                          "count", "readPreference", "includeReadPreference", "subqueryReadPreference", "hint",
                          "explain", "comment", "redirectClassNameForKey"})
 GET_PARAMS = frozenset({"keys", "include", "excludeKeys", "readPreference", "includeReadPreference"})
+PRESENT_CHUNK = 200
+MAX_LIMIT_OR_SKIP = 2**31 - 1  # what every store takes as a row count
+MAX_LIST_NAMES = 1000  # names in one keys/excludeKeys/include list, unless settings say fewer
+
+
+class Shape(msgspec.Struct, frozen=True):
+    keys: list[str] | None
+    exclude: list[str] | None
+    include: list[str]
 
 
 class QueryService:
@@ -36,6 +48,11 @@ class QueryService:
         _check_params(params, FIND_PARAMS)
         validate_class_name(class_name)
         permissions.check_system_class(principal, class_name, "find")
+        self.shape(params)  # every bound checked before any work
+        limit = _int_param(params, "limit", self._settings.default_limit)
+        if self._settings.max_limit is not None:
+            limit = min(limit, self._settings.max_limit)
+        skip = _int_param(params, "skip", 0)
         schema = await self._schemas.get(class_name)
         redirect = params.get("redirectClassNameForKey")
         where = parse_where(_json_param(params.get("where")), internal=principal.is_master)
@@ -51,10 +68,6 @@ class QueryService:
                                  f"This user is not allowed to access non-existent class: {class_name}")
             return {"results": [], "count": 0} if _truthy(params.get("count")) else {"results": []}
         counting = _truthy(params.get("count"))
-        limit = _int_param(params, "limit", self._settings.default_limit)
-        if self._settings.max_limit is not None:
-            limit = min(limit, self._settings.max_limit)
-        skip = _int_param(params, "skip", 0)
         operation = "count" if counting and limit == 0 else "find"
         scope = await self.scoped_where(principal, schema, where, operation, extra)
         body: dict[str, Any] = {}
@@ -77,6 +90,7 @@ class QueryService:
         _check_params(params, GET_PARAMS)
         validate_class_name(class_name)
         permissions.check_system_class(principal, class_name, "get")
+        self.shape(params)
         schema = await self._schemas.get(class_name)
         if schema is None:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
@@ -107,27 +121,47 @@ class QueryService:
         parts = [resolved, permissions.read_filter(principal), pointer_rule, extra]
         return conjoin(*(p for p in parts if p is not None))
 
-    async def present(self, principal: Principal, schema: ClassSchema, documents: list[Document],
-                      params: dict[str, Any]) -> list[dict[str, Any]]:
-        keys = list_param(params.get("keys"))
-        exclude = list_param(params.get("excludeKeys"))
-        out = [project(to_rest(doc, schema.class_name, principal,
-                               permissions.hidden_fields(schema, principal, doc), self._files_url), keys, exclude)
-               for doc in documents]
-        include = list_param(params.get("include")) or []
+    def shape(self, params: dict[str, Any]) -> Shape:
+        """The `keys`, `excludeKeys` and `include` of a query, within the server's bounds (else 102)."""
+        settings = self._settings
+        keys = list_param(params.get("keys"), settings.max_keys, "keys")
+        exclude = list_param(params.get("excludeKeys"), settings.max_keys, "excludeKeys")
+        include = list_param(params.get("include"), settings.include_count, "include", "paths (includeCount)") or []
         if _truthy(params.get("includeAll")):
             include.append("*")
         if keys:
             include.extend(k.rsplit(".", 1)[0] for k in keys if "." in k)
-        if include and out:
-            await self._include(principal, schema, out, _include_tree(schema, include))
+        if len(include) > settings.include_count:
+            raise ParseError(ErrorCode.INVALID_QUERY,
+                             f"include may name at most {settings.include_count} paths (includeCount)")
+        for path in include:
+            if path.count(".") >= settings.include_depth:
+                raise ParseError(ErrorCode.INVALID_QUERY, f"Include path {path[:100]!r} is deeper than "
+                                                          f"{settings.include_depth} levels (includeDepth)")
+        return Shape(keys, exclude, include)
+
+    async def present(self, principal: Principal, schema: ClassSchema, documents: list[Document],
+                      params: dict[str, Any]) -> list[dict[str, Any]]:
+        shape = self.shape(params)
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(documents), PRESENT_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # a large result must not hold the event loop: let others run between chunks
+            out.extend(project(to_rest(doc, schema.class_name, principal,
+                                       permissions.hidden_fields(schema, principal, doc), self._files_url),
+                               shape.keys, shape.exclude)
+                       for doc in documents[start:start + PRESENT_CHUNK])
+        if shape.include and out:
+            await self._include(principal, schema, out, _include_tree(schema, shape.include))
         return out
 
     # --- internals ----------------------------------------------------------------------------------------
     def _order(self, principal: Principal, schema: ClassSchema, raw: Any) -> tuple[SortKey, ...]:
         if not raw:
             return ()
-        names = raw if isinstance(raw, list) else str(raw).split(",")
+        names = raw if isinstance(raw, list) else str(raw).split(",", self._settings.max_keys + 1)
+        if len(names) > self._settings.max_keys:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"order may name at most {self._settings.max_keys} fields")
         keys = []
         for name in names:
             name = name.strip()
@@ -230,22 +264,28 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
+    if isinstance(raw, bool) or (isinstance(raw, str) and len(raw) > 40):
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid {name}: {str(raw)[:40]!r}")
     try:
         value = int(raw)
-    except (TypeError, ValueError):
-        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid {name}: {raw!r}") from None
-    if isinstance(raw, bool):
-        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid {name}: {raw!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid {name}: {str(raw)[:40]!r}") from None
+    if value > MAX_LIMIT_OR_SKIP:
+        raise ParseError(ErrorCode.INVALID_QUERY, f"{name} must be at most {MAX_LIMIT_OR_SKIP}")
     return max(value, 0) if name == "skip" else (default if value < 0 else value)
 
 
-def list_param(raw: Any) -> list[str] | None:
-    """A `keys`/`include`-style parameter (a list, or names separated by commas) as a list of names."""
+def list_param(raw: Any, limit: int = MAX_LIST_NAMES, name: str = "keys", what: str = "fields") -> list[str] | None:
+    """A list parameter (a JSON array or comma-separated names) of at most `limit` entries (else 102)."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, list):
-        return [str(k) for k in raw]
-    return [k.strip() for k in str(raw).split(",") if k.strip()]
+        names = [str(k) for k in raw[:limit + 1]]
+    else:
+        names = [k.strip() for k in str(raw).split(",", limit + 1)[:limit + 1] if k.strip()]
+    if len(names) > limit:
+        raise ParseError(ErrorCode.INVALID_QUERY, f"{name} may name at most {limit} {what}")
+    return names
 
 
 def _dig(document: dict[str, Any], dotted: str) -> Any:

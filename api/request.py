@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from auth.principal import ANONYMOUS, Principal
 from storage.errors import ErrorCode, ParseError
+from storage.limits import check_decoded_depth, too_deep
 
 _BODY_CREDENTIALS = ("_ApplicationId", "_JavaScriptKey", "_ClientKey", "_RestAPIKey", "_MasterKey",
                      "_SessionToken", "_InstallationId", "_ClientVersion", "_context", "_ContentType")
@@ -59,12 +60,17 @@ _json_decoder = msgspec.json.Decoder()
 
 
 def decode_json_body(raw: bytes) -> Any:
+    """The body as JSON; INVALID_JSON if it is not JSON or nests deeper than storage.limits allows."""
     if not raw.strip():
         return {}
     try:
-        return _json_decoder.decode(raw)
+        body = _json_decoder.decode(raw)
     except msgspec.DecodeError:
         raise ParseError(ErrorCode.INVALID_JSON, "Invalid JSON") from None
+    except RecursionError:
+        raise too_deep("The request body") from None
+    check_decoded_depth(raw, body, "The request body")
+    return body
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -83,9 +89,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _query_value(raw: str) -> Any:
     """Parse runs every query-string value through JSON.parse, keeping the raw string when that fails."""
     try:
-        return _json_decoder.decode(raw)
+        value = _json_decoder.decode(raw)
     except msgspec.DecodeError:
         return raw
+    except RecursionError:
+        raise too_deep("A query parameter") from None
+    check_decoded_depth(raw, value, "A query parameter")
+    return value
 
 
 def _basic_auth(header: str | None, credentials: Credentials) -> None:

@@ -18,6 +18,7 @@ from api.cloud.reads import CloudReads
 from api.cloud.runner import HookRunner
 from api.cloud.webhooks import HOOKS_CLASS, Webhooks
 from api.cloud.writes import CloudWrites
+from api.held_events import HeldEvents
 from api.live import build_hub
 from api.logs import RecentLogs, scrubber_for
 from api.metrics import Metrics
@@ -104,7 +105,9 @@ class Services:
         self.sessions = SessionStore(self.store, self.roles,
                                      SessionSettings(session_length=settings.session_length_seconds))
         self.queries = QueryService(settings, self.store, self.schemas)
-        self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
+        self.events = HeldEvents(self.bus)  # a transaction's events go out when it commits (api/routes/batch.py)
+        self.objects = ObjectService(settings, self.store, self.schemas, self.events,
+                                     after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
         if cloud is None and settings.cloud:
             cloud = load_cloud(settings.cloud)

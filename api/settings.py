@@ -35,6 +35,17 @@ class Settings(msgspec.Struct, frozen=True):
     max_limit: int | None = None
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
+    # A LiveQuery client may hold this many bytes of undelivered events (queued here and in the socket's
+    # write buffer) before it is closed with 4008: a reader that stopped never grows the server.
+    client_buffer_bytes: int = 1 << 20
+    max_subscriptions_per_client: int = 1000
+    # Request bounds (storage.limits bounds `where`): Parse 9's requestComplexity.includeDepth/.includeCount,
+    # the keys a query may name, the requests of one /batch, and the bytes of one response.
+    include_depth: int = 10
+    include_count: int = 100
+    max_keys: int = 1000
+    batch_limit: int = 100
+    max_response_bytes: int = 64 << 20
     seed_examples: bool = False
     schema_file: str = ""  # a schema file imported at start-up (`livequery schema import` semantics)
     # files (Parse's maxUploadSize and fileUpload options, Parse 9 defaults)
@@ -130,6 +141,13 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("webhook_key", "--webhook-key", str, "key sent as X-Parse-Webhook-Key to webhooks (/hooks)"),
     ("cloud_after_timeout", "--cloud-after-timeout", float,
      "seconds an after_save/after_delete/after_login hook may run before it is abandoned (default 10)"),
+    ("batch_limit", "--batch-limit", int, "requests one /batch may hold (default 100)"),
+    ("include_depth", "--include-depth", int, "dotted levels of one `include` path (default 10)"),
+    ("include_count", "--include-count", int, "`include` paths of one query (default 100)"),
+    ("max_subscriptions_per_client", "--max-subscriptions", int,
+     "LiveQuery subscriptions one socket may hold (default 1000)"),
+    ("client_buffer_bytes", "--client-buffer-bytes", int,
+     "undelivered LiveQuery bytes a client may hold before it is closed with 4008 (default 1 MiB)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",

@@ -32,7 +32,7 @@ from livequery.protocol import (
     unsubscribed_frame,
 )
 from livequery.subscriptions import Query, Subscriber, Subscription
-from storage.errors import ErrorCode, ParseError
+from storage.errors import ErrorCode, ParseError, brief_traceback
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ QueryPreparer = Callable[[str, "Mapping[str, object] | None"], Query]
 class ConfiguredKeys:
     """The standard KeyCheck: the application id must match; if client keys (Parse's `keyPairs`) are configured,
     one of the connect keys must match one of them or the master key; the client is master only when a master key
-    is configured and the connect `masterKey` equals it."""
+    is configured and the connect `masterKey` equals it, and a `masterKey` that does not is refused."""
 
     _CLIENT_FIELDS = ("javascriptKey", "clientKey", "restAPIKey", "windowsKey")
 
@@ -73,8 +73,8 @@ class ConfiguredKeys:
     def __call__(self, message: Connect) -> Access:
         if not _same(message.applicationId, self.application_id):
             return Access.DENIED
-        if self.master_key and message.masterKey is not None and _same(message.masterKey, self.master_key):
-            return Access.MASTER
+        if message.masterKey is not None:  # a wrong master key is refused, never taken as a client's connect
+            return Access.MASTER if self.master_key and _same(message.masterKey, self.master_key) else Access.DENIED
         if not self.client_keys:
             return Access.CLIENT
         for name in self._CLIENT_FIELDS:
@@ -102,6 +102,7 @@ class Remove(NamedTuple):
 
 Action = Send | Add | Remove
 
+DEFAULT_MAX_SUBSCRIPTIONS = 1000
 _NOT_CONNECTED = "Can not find this client, make sure you connect to server before subscribing"
 
 
@@ -114,10 +115,11 @@ class Connection:
 
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver, prepare: QueryPreparer,
                  owner: Subscriber | None = None, authorize: SubscribeCheck | None = None,
-                 hooks: LiveHooks | None = None) -> None:
+                 hooks: LiveHooks | None = None, max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS) -> None:
         self._check_keys = check_keys
         self._authorize = authorize
         self._hooks = hooks
+        self._max_subscriptions = max_subscriptions
         self._resolve_session = resolve_session
         self._prepare = prepare
         self.owner = owner
@@ -135,8 +137,6 @@ class Connection:
         """Handle one client frame. Never raises: problems become `error` frames."""
         try:
             message = decode_message(data)
-            if message is None:
-                return []
             if isinstance(message, Connect):
                 return await self._connect(message)
             if self.client_id is None:
@@ -146,8 +146,9 @@ class Connection:
             return await self._subscribe(self.client_id, message)
         except ProtocolError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=True))]
-        except Exception:
-            log.exception("live query client %s: failed to handle a message", self.client_id)
+        except Exception as error:  # logged bounded: a client's frame must not flood the log
+            log.error("live query client %s: failed to handle a message\n%s", self.client_id,
+                      brief_traceback(error))
             return [Send(error_frame(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error", reconnect=True))]
 
     def close(self) -> list[Action]:
@@ -199,6 +200,10 @@ class Connection:
 
     async def _subscribe(self, client_id: str, message: Subscribe | Update) -> list[Action]:
         request_id, spec = message.requestId, message.query
+        if request_id not in self.subscriptions and len(self.subscriptions) >= self._max_subscriptions:
+            return [Send(error_frame(LiveQueryErrorCode.INVALID_MESSAGE,
+                                     f"A socket may hold at most {self._max_subscriptions} subscriptions",
+                                     reconnect=False, request_id=request_id))]
         where, keys, watch = spec.where, spec.selected_keys(), spec.watched()
         if self._hooks is not None and self._hooks.has("before_subscribe", spec.className):
             asked = CloudQuery(spec.className, dict(spec.where or {}), keys=None if keys is None else list(keys),
@@ -216,7 +221,13 @@ class Connection:
             query = self._prepare(spec.className, where)
         except ParseError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
-        user = await self._user(message.sessionToken)
+        if message.sessionToken:
+            user = await self._principal(message.sessionToken)
+            if user is None:  # as Parse: a subscription's own token must be valid, never silently anonymous
+                return [Send(error_frame(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token",
+                                         reconnect=False, request_id=request_id))]
+        else:
+            user = await self._user(None)
         if spec.className == "_Session" and user is None:
             return [Send(error_frame(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token", reconnect=False,
                                      request_id=request_id))]
@@ -240,17 +251,21 @@ class Connection:
         return actions
 
     async def _user(self, subscription_token: str | None) -> Principal | None:
-        """The subscription's session, else the connection's. An invalid token is no user, never an error."""
+        """The subscription's session, else the connection's. An invalid token is no user here (`_subscribe`
+        refuses a subscription whose own token is invalid; `refresh` finds a logged-out one)."""
         for token in (subscription_token, self.session_token):
             if not token:
                 continue
-            try:
-                principal = await self._resolve_session(token)
-            except ParseError:
-                principal = None
+            principal = await self._principal(token)
             if principal is not None:
                 return principal
         return None
+
+    async def _principal(self, token: str) -> Principal | None:
+        try:
+            return await self._resolve_session(token)
+        except ParseError:
+            return None
 
     def _effective(self, user: Principal | None) -> Principal:
         if self.is_master:

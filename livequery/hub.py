@@ -20,7 +20,16 @@ import msgspec
 from auth.principal import Principal
 from storage.errors import ParseError
 from livequery.bus import Bus, ChangeEvent
-from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver, SubscribeCheck
+from livequery.connection import (
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    Add,
+    Connection,
+    KeyCheck,
+    Remove,
+    Send,
+    SessionResolver,
+    SubscribeCheck,
+)
 from livequery.events import (
     WITH_ORIGINAL,
     LiveEventKind,
@@ -40,6 +49,8 @@ Document = Mapping[str, Any]
 SendBytes = Callable[[bytes], Awaitable[None]]
 Produce = Callable[[], Awaitable["bytes | None"]]
 """Makes one frame later (an after_live_query_event hook's), or None to send nothing."""
+Buffered = Callable[[], int]
+"""Bytes the socket's transport holds, written but not yet taken by the peer (its write buffer size)."""
 CanSee = Callable[[Principal, str, Document], bool]
 """An extra read check after the ACL (auth's CLP). Not called for the master key."""
 VisibleFields = Callable[[Principal, str, Document], Document]
@@ -51,6 +62,7 @@ Audience = Callable[[Principal, str, Document], Hashable]
 EventHook = Callable[[ChangeEvent], Awaitable[None]]
 
 TOO_SLOW = 4008
+DEFAULT_BUDGET_BYTES = 1 << 20
 
 
 class Close(msgspec.Struct, frozen=True):
@@ -65,10 +77,16 @@ class ClientHandle:
     """One connected websocket, as the endpoint sees it: feed it frames with `receive`, let `pump` (or `serve`)
     write its outbox to the socket, and `close` it when the socket goes."""
 
-    def __init__(self, hub: Hub, send: SendBytes, outbox_size: int) -> None:
+    def __init__(self, hub: Hub, send: SendBytes, outbox_size: int, buffered: Buffered | None = None,
+                 budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self._hub = hub
         self._send = send
         self.outbox: asyncio.Queue[bytes | Close] = asyncio.Queue(max(2, outbox_size))
+        # What this client holds in the server: its outbox and its transport's write buffer, in bytes. A client
+        # over its budget is closed: frames a stalled reader never takes must not pile up anywhere.
+        self._buffered = buffered
+        self._budget = budget_bytes
+        self._queued_bytes = 0
         self.closed = False
         self._pump: asyncio.Task[Any] | None = None
         self._sending = False
@@ -78,7 +96,7 @@ class ClientHandle:
         self._later_task: asyncio.Task[None] | None = None
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
                                      prepare=hub.index.prepare, owner=self, authorize=hub.authorize,
-                                     hooks=hub.hooks)
+                                     hooks=hub.hooks, max_subscriptions=hub.max_subscriptions)
 
     @property
     def client_id(self) -> str | None:
@@ -103,20 +121,27 @@ class ClientHandle:
                 index.remove(action.subscription)
 
     def offer(self, frame: bytes) -> None:
-        """Queue a frame without waiting; a full outbox closes this client (4008), dropping its backlog."""
+        """Queue a frame without waiting; a full outbox, or more bytes held for this client than its budget,
+        closes it (4008), dropping its backlog. A single frame larger than the budget still goes to an idle
+        client."""
         if self.closed:
             return
         if self._later is not None:  # behind a hook's frame: keep this client's order
             self._later.append(frame)
             return
+        held = self._queued_bytes + (self._buffered() if self._buffered is not None else 0)
+        if held and held + len(frame) > self._budget:
+            self._too_slow(f"{held} bytes undelivered")
+            return
         try:
             self.outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            self._too_slow()
+            self._too_slow(f"{self.outbox.qsize()} frames queued")
+            return
+        self._queued_bytes += len(frame)
 
-    def _too_slow(self) -> None:
-        log.warning("live query client %s is too slow (%d frames queued): closing it",
-                    self.client_id, self.outbox.qsize())
+    def _too_slow(self, backlog: str) -> None:
+        log.warning("live query client %s is too slow (%s): closing it", self.client_id, backlog)
         self._hub.slow_clients += 1
         self.close(TOO_SLOW, "too slow", farewell=error_frame(
             LiveQueryErrorCode.INVALID_MESSAGE, "Client is too slow: too many events queued", reconnect=True))
@@ -130,7 +155,7 @@ class ClientHandle:
             self._later = deque()
             self._later_task = asyncio.get_running_loop().create_task(self._run_later())
         elif len(self._later) >= self.outbox.maxsize:
-            self._too_slow()
+            self._too_slow(f"{len(self._later)} frames waiting behind a hook")
             return
         self._later.append(produce)
 
@@ -161,6 +186,7 @@ class ClientHandle:
             self._later_task.cancel()
         while not self.outbox.empty():  # what is still queued is dropped: the socket is going
             self.outbox.get_nowait()
+        self._queued_bytes = 0
         self.outbox.put_nowait(Close(code, reason, farewell))
         if self._sending and self._pump is not None and self._pump is not asyncio.current_task():
             self._interrupted = True  # a send stuck on a peer that does not read: abandon it
@@ -182,6 +208,7 @@ class ClientHandle:
                         except Exception as exc:  # the socket is stuck or gone: closing is all that is left
                             log.debug("live query client %s: farewell not sent: %r", self.client_id, exc)
                     return item
+                self._queued_bytes -= len(item)
                 self._sending = True
                 try:
                     await self._send(item)
@@ -233,12 +260,16 @@ class Hub:
                  live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
                  outbox_size: int = 1024, index: SubscriptionIndex | None = None,
-                 authorize: SubscribeCheck | None = None, hooks: LiveHooks | None = None) -> None:
+                 authorize: SubscribeCheck | None = None, hooks: LiveHooks | None = None,
+                 budget_bytes: int = DEFAULT_BUDGET_BYTES,
+                 max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
-        auth's CLP and protectedFields hooks (default: ACL only; internal fields and credentials are always
-        stripped, before `visible_fields` sees the object). Without `audience`, a custom
+        auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
+        authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
         `visible_fields` is called per subscriber and objects are shared per visible key set. `authorize`:
-        auth's check of a subscription before it is accepted (class permissions, protected `where`/`watch`)."""
+        auth's check of a subscription before it is accepted (class permissions, protected `where`/`watch`).
+        `hooks`: cloud code's LiveQuery hooks. `budget_bytes`: the undelivered bytes one client may hold;
+        `max_subscriptions`: the subscriptions one socket may hold."""
         self.check_keys = check_keys
         self.authorize = authorize
         self.resolve_session = resolve_session
@@ -252,6 +283,8 @@ class Hub:
             self._visible_fields = _after_strip(visible_fields)
             self._audience = audience
         self._outbox_size = outbox_size
+        self._budget_bytes = budget_bytes
+        self.max_subscriptions = max_subscriptions
         self._clients: set[ClientHandle] = set()
         self._dispatching = False
         self._release_later: list[ClientHandle] = []
@@ -268,9 +301,10 @@ class Hub:
         """Frames waiting in each open client's outbox (for metrics; O(clients))."""
         return [client.outbox.qsize() for client in self._clients if not client.closed]
 
-    def connect(self, send: SendBytes) -> ClientHandle:
-        """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it."""
-        client = ClientHandle(self, send, self._outbox_size)
+    def connect(self, send: SendBytes, buffered: Buffered | None = None) -> ClientHandle:
+        """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it; `buffered` tells how many bytes
+        its transport still holds (None: only the outbox is counted)."""
+        client = ClientHandle(self, send, self._outbox_size, buffered, self._budget_bytes)
         self._clients.add(client)
         return client
 

@@ -1,7 +1,8 @@
 """The LiveQuery wire format (PARSE_PROTOCOL 6.2/6.3): client messages decoded and validated, server frames encoded.
 
 Lenient where old SDKs need it: unknown extra fields are ignored, `null` optional values mean absent, and the
-pre-PS7 `fields` is accepted as `keys`. Invalid JSON decodes to None (ignored, as Parse does).
+pre-PS7 `fields` is accepted as `keys`. A frame that is not a JSON object (not JSON, not UTF-8, nested too deep)
+is a ProtocolError: the client gets an `error` frame and the socket stays open.
 """
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from enum import IntEnum
 from typing import Any
 
 import msgspec
+
+from storage.errors import ParseError
+from storage.limits import MAX_JSON_DEPTH, check_decoded_depth
 
 
 class LiveQueryErrorCode(IntEnum):
@@ -78,12 +82,19 @@ _MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
 }
 
 
-def decode_message(data: str | bytes) -> ClientMessage | None:
-    """One client frame as a message; None for invalid JSON. Raises ProtocolError for a bad message."""
+def decode_message(data: str | bytes) -> ClientMessage:
+    """One client frame (text, or binary holding UTF-8 JSON) as a message. Raises ProtocolError for a bad one."""
     try:
         raw = msgspec.json.decode(data)
     except msgspec.DecodeError:
-        return None
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, "Invalid message: not UTF-8 JSON") from None
+    except RecursionError:
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE,
+                            f"Invalid message: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    try:
+        check_decoded_depth(data, raw, "The message")
+    except ParseError as exc:
+        raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, exc.message) from None
     if not isinstance(raw, dict):
         raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, "Invalid type: expected object")
     op = raw.get("op")

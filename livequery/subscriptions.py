@@ -16,6 +16,7 @@ import msgspec
 from auth.principal import Principal
 from livequery.matcher import DATE_KEYS, MISSING, Matcher, compile_query
 from storage.query import And, Compare, Field, In, Node, parse_where
+from storage.schema import validate_class_name
 from storage.values import Pointer
 
 _POINTER_TYPES = ("Pointer", "Object")
@@ -107,7 +108,9 @@ class SubscriptionIndex:
 
     def prepare(self, class_name: str, where: Mapping[str, Any] | None) -> Query:
         """The Query for (class_name, where): the live one if any, else a newly compiled one (not registered until
-        a subscription is added). Raises ParseError for an invalid or unsupported where."""
+        a subscription is added). Raises ParseError for an invalid class name (103) or an invalid or
+        unsupported where."""
+        validate_class_name(class_name)
         key = msgspec.json.encode((class_name, where or {}), order="sorted")
         if b'"$relativeTime"' in key:  # resolved against the clock at subscribe time: never shared
             key += b"#%d" % next(self._unshared)

@@ -9,6 +9,7 @@ them into plain constraints with the caller's permissions). A store raises INVAL
 """
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Mapping, Protocol
 
 import msgspec
@@ -45,6 +46,12 @@ class StorageAdapter(Protocol):
 
     async def close(self) -> None:
         """Release connections; pending operations finish first."""
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """`async with store.transaction():` every write the current task makes in the block commits with the
+        others when the block ends, or none does (an exception leaves the block: all are rolled back). Reads in
+        the block may not see its writes. A store that cannot (a standalone MongoDB) raises
+        COMMAND_UNAVAILABLE on entering; nothing has been written then."""
 
     # --- schemas -------------------------------------------------------------------------------------------
     async def get_all_schemas(self) -> list[ClassSchema]:

@@ -1,6 +1,7 @@
 """Parse's error codes and the one exception type that carries them everywhere."""
 from __future__ import annotations
 
+import traceback
 from enum import IntEnum
 
 
@@ -61,3 +62,10 @@ class ParseError(Exception):
 
     def __repr__(self) -> str:
         return f"ParseError({self.code}, {self.message!r})"
+
+
+def brief_traceback(error: BaseException, *, frames: int = 8, chars: int = 4000) -> str:
+    """An unexpected error for the log, bounded: its last `frames` frames and at most `chars` characters, so that
+    no request (a RecursionError, an error quoting a huge value) can make the server write much log."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__, limit=-frames))
+    return text if len(text) <= chars else text[:chars // 2] + "\n[...]\n" + text[-chars // 2:]

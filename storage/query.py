@@ -13,7 +13,7 @@ Semantics every evaluator keeps (Parse on MongoDB is the reference):
 - `$ne` / `$nin` are the negations of `$eq` / `$in`, so a missing field matches them.
 - `$exists: true` matches a present key, null included.
 - `$all`: the field is an array holding every value; `$containedBy`: an array whose elements are all listed.
-- `$regex`: the field is a string and the (Python `re`) pattern is found in it.
+- `$regex`: the field is a string and the pattern (RE2 syntax, linear time: storage.regex) is found in it.
 - Geo: points are GeoPoints; distances in radians on a sphere.
 - `InQuery`, `Select` and `RelatedTo` need other classes: the API layer resolves them into plain constraints
   before a store sees the query; the LiveQuery matcher refuses them at subscribe time.
@@ -28,6 +28,8 @@ from typing import Any, Union
 import msgspec
 
 from storage.errors import ErrorCode, ParseError
+from storage.limits import DEFAULT_QUERY_LIMITS, QueryLimits
+from storage.regex import OPTION_LETTERS, CompiledRegex, compile_regex, translate_quoted
 from storage.values import GeoPoint, Pointer, decode, parse_date
 
 Path = tuple[str, ...]
@@ -59,10 +61,10 @@ class Exists(msgspec.Struct, frozen=True):
 
 
 class Regex(msgspec.Struct, frozen=True):
-    pattern: str  # already translated for Python's `re` (no \Q...\E)
+    pattern: str  # already translated for RE2 (no \Q...\E)
     options: str = ""  # subset of "imsx"
 
-    def compiled(self) -> re.Pattern[str]:
+    def compiled(self) -> CompiledRegex:
         return compile_regex(self.pattern, self.options)
 
 
@@ -145,13 +147,16 @@ _COMPARISONS = ("$eq", "$ne", "$lt", "$lte", "$gt", "$gte")
 _GEO_DISTANCES = ("$maxDistance", "$maxDistanceInRadians", "$maxDistanceInMiles", "$maxDistanceInKilometers")
 
 
-def parse_where(where: Any, *, internal: bool = False, now: datetime | None = None) -> Node:
-    """Parse a Parse `where` object. `internal` allows `_`-prefixed keys (server use, never clients)."""
+def parse_where(where: Any, *, internal: bool = False, now: datetime | None = None,
+                limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> Node:
+    """Parse a Parse `where` object. `internal` allows `_`-prefixed keys (server use, never clients).
+
+    A where larger than `limits` is INVALID_QUERY, found before any store or matcher does work on it."""
     if where is None:
         return MATCH_ALL
     if not isinstance(where, dict):
         raise ParseError(ErrorCode.INVALID_JSON, "where must be a JSON object")
-    return _Parser(internal, now or datetime.now(timezone.utc)).node(where)
+    return _Parser(internal, now or datetime.now(timezone.utc), limits).node(where)
 
 
 def conjoin(*nodes: Node) -> Node:
@@ -182,36 +187,32 @@ def needs_other_classes(node: Node) -> bool:
     return any(isinstance(part, (InQuery, Select, RelatedTo)) for part in walk(node))
 
 
-def compile_regex(pattern: str, options: str) -> re.Pattern[str]:
-    flags = 0
-    for letter in options:
-        flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}[letter]
-    return re.compile(pattern, flags)
-
-
-def translate_quoted(pattern: str) -> str:
-    r"""Turn PCRE's `\Q...\E` literal spans (which the SDKs send for startsWith/contains) into `re` escapes."""
-    out, position = [], 0
-    while True:
-        start = pattern.find("\\Q", position)
-        if start < 0:
-            out.append(pattern[position:])
-            return "".join(out)
-        out.append(pattern[position:start])
-        end = pattern.find("\\E", start + 2)
-        literal = pattern[start + 2:] if end < 0 else pattern[start + 2:end]
-        out.append(re.escape(literal))
-        if end < 0:
-            return "".join(out)
-        position = end + 2
-
-
 class _Parser:
-    def __init__(self, internal: bool, now: datetime) -> None:
+    def __init__(self, internal: bool, now: datetime, limits: QueryLimits) -> None:
         self.internal = internal
         self.now = now
+        self.limits = limits
+        self.depth = 0
+        self.conditions = 0
 
     def node(self, where: dict[str, Any]) -> Node:
+        self.depth += 1
+        if self.depth > self.limits.depth:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"where nests $or/$and/$nor and sub-queries deeper than "
+                                                      f"{self.limits.depth} levels")
+        try:
+            return self._node(where)
+        finally:
+            self.depth -= 1
+
+    def count(self, conditions: int) -> None:
+        self.conditions += conditions
+        if self.conditions > self.limits.conditions:
+            raise ParseError(ErrorCode.INVALID_QUERY,
+                             f"where has more than {self.limits.conditions} conditions")
+
+    def _node(self, where: dict[str, Any]) -> Node:
+        self.count(len(where))
         parts: list[Node] = []
         for key, value in where.items():
             if key in ("$or", "$and", "$nor"):
@@ -227,6 +228,8 @@ class _Parser:
     def logical(self, key: str, value: Any) -> Node:
         if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
             raise ParseError(ErrorCode.INVALID_QUERY, f"Bad {key} format - use an array of at least 1 value.")
+        if len(value) > self.limits.branches:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"{key} has more than {self.limits.branches} clauses")
         children = tuple(self.node(v) for v in value)
         return {"$or": Or, "$and": And, "$nor": Nor}[key](children)
 
@@ -259,9 +262,12 @@ class _Parser:
     def values(self, op: str, raw: Any) -> tuple[Any, ...]:
         if not isinstance(raw, list):
             raise ParseError(ErrorCode.INVALID_JSON, f"bad {op} value")
+        if len(raw) > self.limits.values:
+            raise ParseError(ErrorCode.INVALID_QUERY, f"{op} has more than {self.limits.values} values")
         return tuple(self.value(v) for v in raw)
 
     def constraints(self, spec: dict[str, Any]) -> tuple[Constraint, ...]:
+        self.count(len(spec) - 1)
         plain = {k: v for k, v in spec.items() if not k.startswith("$")}
         out: list[Constraint] = []
         if plain:
@@ -340,13 +346,10 @@ class _Parser:
     def regex(self, raw: Any, options: Any) -> Regex:
         if not isinstance(raw, str):
             raise ParseError(ErrorCode.INVALID_QUERY, "$regex must be a string")
-        if not isinstance(options, str) or any(c not in "imsx" for c in options):
+        if not isinstance(options, str) or any(c not in OPTION_LETTERS for c in options):
             raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex options: {options}")
         pattern = translate_quoted(raw)
-        try:
-            compile_regex(pattern, options)
-        except re.error as exc:
-            raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex: {exc}") from None
+        compile_regex(pattern, options)  # INVALID_QUERY for what RE2 cannot run in linear time
         return Regex(pattern, "".join(sorted(set(options))))
 
     def geopoint(self, raw: Any) -> GeoPoint:

@@ -133,6 +133,7 @@ async def update_user(call: Call, s: Services) -> Reply:
         saved = await s.writes.update(caller_of(call), USER, object_id, body, internal=internal or None,
                                       shown=None if password is None else {"password": password})
     except ParseError as error:
+        _as_not_yours(error, principal, object_id)
         await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"),
                                            exclude_id=object_id)
         raise
@@ -148,10 +149,20 @@ async def delete_user(call: Call, s: Services) -> Reply:
     object_id = call.path_params["objectId"]
     if not call.principal.is_master and call.principal.user_id is None:
         raise ParseError(ErrorCode.SESSION_MISSING, f"Cannot delete user {object_id}.")
-    await s.writes.delete(caller_of(call), USER, object_id)
+    try:
+        await s.writes.delete(caller_of(call), USER, object_id)
+    except ParseError as error:
+        _as_not_yours(error, call.principal, object_id)
+        raise
     await s.sessions.revoke_user_sessions(object_id)
     await s.hub.refresh_sessions(object_id)
     return Reply({})
+
+
+def _as_not_yours(error: ParseError, principal: Principal, object_id: str) -> None:
+    """As Parse: a user the caller's session may not write (or no such user) is 206, not 101."""
+    if error.code == ErrorCode.OBJECT_NOT_FOUND and not principal.is_master:
+        raise ParseError(ErrorCode.SESSION_MISSING, f"Cannot modify user {object_id}.") from None
 
 
 async def find_users(call: Call, s: Services) -> Reply:

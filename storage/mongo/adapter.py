@@ -6,7 +6,8 @@ there is none). Objects live in one collection per class, relations in `_Join:<f
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
@@ -14,7 +15,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collation import Collation
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 from storage.adapter import Document, FindOptions
@@ -50,6 +51,7 @@ from storage.mongo.updates import (
 )
 from storage.query import Node
 from storage.schema import ClassSchema, FieldOptions, default_fields, merge_fields, new_schema, updated_options
+from storage.task_local import TaskLocal
 from storage.values import FieldType, type_of
 
 T = TypeVar("T")
@@ -58,6 +60,9 @@ DEFAULT_DATABASE = "parse"
 # Applied unless the URI sets them: a dead or silent server fails an operation, it never hangs it.
 DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 30000,
                    "appname": "livequery-server"}
+# Every query carries a server-side time limit: a query MongoDB cannot finish in time (a pathological regex,
+# a scan of a huge class) ends with TIMEOUT 124 instead of holding a connection and a server thread.
+DEFAULT_QUERY_TIME_MS = 15_000
 _GEO_TYPES = ("GeoPoint", "Polygon")
 _CAS_ATTEMPTS = 16
 _EVERYTHING = FindOptions()
@@ -72,8 +77,10 @@ def join_collection(class_name: str, field: str) -> str:
 class MongoAdapter:
     """Async persistence on MongoDB (or a wire-compatible server) in Parse Server's layout."""
 
-    def __init__(self, uri: str) -> None:
-        """`uri` is a MongoDB connection string; its path names the database (`mongodb://host/parse`)."""
+    def __init__(self, uri: str, *, query_time_ms: int = DEFAULT_QUERY_TIME_MS) -> None:
+        """`uri` is a MongoDB connection string; its path names the database (`mongodb://host/parse`).
+        `query_time_ms` is the `maxTimeMS` every find, count, aggregate and distinct is sent with."""
+        self._max_time_ms = query_time_ms
         with translated("reading the MongoDB URI"):
             parsed = parse_uri(uri)
             given = {key.lower() for key in parsed["options"]}
@@ -83,6 +90,8 @@ class MongoAdapter:
         self._db = self._client[parsed["database"] or DEFAULT_DATABASE]
         self._transactions = False
         self._indexed_joins: set[str] = set()
+        # the session of the current task's `transaction()` block, per adapter
+        self._session: TaskLocal[AsyncClientSession] = TaskLocal(f"mongo-session-{id(self)}")
 
     @property
     def database_name(self) -> str:
@@ -102,6 +111,28 @@ class MongoAdapter:
 
     async def close(self) -> None:
         await self._client.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One MongoDB transaction for the block's writes, where the deployment has them (a replica set or
+        mongos); a standalone server is COMMAND_UNAVAILABLE before anything is written."""
+        if self._session.get() is not None:
+            yield
+            return
+        if not self._transactions:
+            raise ParseError(ErrorCode.COMMAND_UNAVAILABLE,
+                             "Transactions need MongoDB as a replica set or a sharded cluster; this server is "
+                             "standalone")
+        with translated("running a transaction"):
+            async with self._client.start_session() as session:
+                await session.start_transaction()
+                try:
+                    with self._session.bound(session):
+                        yield
+                except BaseException:
+                    await session.abort_transaction()
+                    raise
+                await session.commit_transaction()
 
     # --- schemas -------------------------------------------------------------------------------------------
     @property
@@ -382,7 +413,8 @@ class MongoAdapter:
             collection = self._db[class_name]
             if near is None:
                 cursor = collection.find(await builder.build(where), skip=options.skip,
-                                         limit=options.limit or 0, sort=builder.sort(options.order) or None)
+                                         limit=options.limit or 0, sort=builder.sort(options.order) or None,
+                                         max_time_ms=self._max_time_ms)
                 stored = await cursor.to_list(None)
             else:
                 key = mongo_path(class_name, near.path, fields)
@@ -398,17 +430,18 @@ class MongoAdapter:
     async def _aggregate_near(self, collection: AsyncCollection[dict[str, Any]], key: str,
                               pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
-            return await (await collection.aggregate(pipeline)).to_list(None)
+            return await (await collection.aggregate(pipeline, maxTimeMS=self._max_time_ms)).to_list(None)
         except OperationFailure as exc:
             if not is_missing_geo_index(exc):
                 raise
         await collection.create_index([(key, "2dsphere")])  # a database parse-server made without one
-        return await (await collection.aggregate(pipeline)).to_list(None)
+        return await (await collection.aggregate(pipeline, maxTimeMS=self._max_time_ms)).to_list(None)
 
     async def count(self, class_name: str, where: Node) -> int:
         with translated("counting objects"):
             fields = await self._fields(class_name)
-            return await self._db[class_name].count_documents(await self._builder(class_name, fields).build(where))
+            return await self._db[class_name].count_documents(await self._builder(class_name, fields).build(where),
+                                                              maxTimeMS=self._max_time_ms)
 
     async def purge(self, class_name: str) -> None:
         with translated("purging a class"):
@@ -425,7 +458,9 @@ class MongoAdapter:
             fields = await self._fields(class_name)
             stages, grouped_by_pointer = translate_pipeline(class_name, pipeline, fields)
             try:
-                rows = await (await self._db[class_name].aggregate(stages)).to_list(None)
+                rows = await (await self._db[class_name].aggregate(stages, maxTimeMS=self._max_time_ms)).to_list(None)
+            except ExecutionTimeout:
+                raise
             except OperationFailure as exc:
                 raise ParseError(ErrorCode.INVALID_QUERY, f"aggregate failed: {exc}") from None
         return [decode_row(class_name, row, fields, grouped_by_pointer) for row in rows]
@@ -439,7 +474,9 @@ class MongoAdapter:
             key = mongo_path(class_name, path, fields)
             selector = await self._builder(class_name, fields).build(where)
             try:
-                values = await self._db[class_name].distinct(key, selector)
+                values = await self._db[class_name].distinct(key, selector, maxTimeMS=self._max_time_ms)
+            except ExecutionTimeout:
+                raise
             except OperationFailure as exc:
                 raise ParseError(ErrorCode.INVALID_QUERY, f"distinct failed: {exc}") from None
         if len(path) > 1:
@@ -493,7 +530,11 @@ class MongoAdapter:
         return FilterBuilder(class_name, fields, self)
 
     async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
-        """Run `work` in a transaction where the server has them (replica set, mongos), else plainly."""
+        """Run `work` in a transaction where the server has them (replica set, mongos), else plainly; inside a
+        `transaction()` block, as part of its transaction."""
+        session = self._session.get()
+        if session is not None:
+            return await work(session)
         if not self._transactions:
             return await work(None)
         async with self._client.start_session() as session:

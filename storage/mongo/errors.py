@@ -59,8 +59,9 @@ def translated(action: str) -> Iterator[None]:
     except ServerSelectionTimeoutError as exc:
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"MongoDB is unreachable ({action}): no server answered in time: {exc}") from None
-    except ExecutionTimeout:
-        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"MongoDB operation timed out ({action})") from None
+    except ExecutionTimeout:  # the query's maxTimeMS expired: the client's query is too costly, not a fault
+        raise ParseError(ErrorCode.TIMEOUT, f"The query took longer than its time limit (maxTimeMS) while "
+                                            f"{action}; narrow it (an indexed field, a simpler regex)") from None
     except ConnectionFailure as exc:  # AutoReconnect, NetworkTimeout
         raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                          f"Lost the connection to MongoDB ({action}): {exc}") from None
@@ -82,5 +83,5 @@ def translated(action: str) -> Iterator[None]:
 
 
 def _internal(action: str, exc: Exception) -> ParseError:
-    log.error("MongoDB error during %s: %r", action, exc)
+    log.error("MongoDB error during %s: %.2000r", action, exc)
     return ParseError(ErrorCode.INTERNAL_SERVER_ERROR, f"MongoDB error during {action}: {exc}")

@@ -5,9 +5,10 @@ Relation fields and `RelatedTo` are answered from the `_Join` collections throug
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Protocol
+
+from bson.regex import Regex as BsonRegex
 
 from storage.adapter import SortKey
 from storage.errors import ErrorCode, ParseError
@@ -32,8 +33,8 @@ from storage.query import (
     WithinBox,
     WithinCenterSphere,
     WithinPolygon,
-    translate_quoted,
 )
+from storage.regex import compile_regex, translate_quoted
 from storage.values import GeoPoint, Pointer, parse_date
 
 # MongoDB's own radius for turning radians into meters (a GeoJSON `$geoNear` measures in meters).
@@ -316,13 +317,12 @@ def _is_regex_spec(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("$regex"), str)
 
 
-def _regex(spec: dict[str, Any]) -> re.Pattern[str]:
+def _regex(spec: dict[str, Any]) -> BsonRegex:
+    """An `$all` item `{"$regex", "$options"}` as a BSON regex, checked as every pattern is (storage.regex)."""
     options = spec.get("$options", "")
-    flags = 0
-    for letter in options if isinstance(options, str) else "":
-        flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}.get(letter, 0)
-    try:
-        return re.compile(translate_quoted(spec["$regex"]), flags)
-    except re.error as exc:
-        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex: {exc}") from None
+    if not isinstance(options, str):
+        raise ParseError(ErrorCode.INVALID_QUERY, f"Invalid regex options: {options}")
+    pattern = translate_quoted(spec["$regex"])
+    compile_regex(pattern, options)
+    return BsonRegex(pattern, options)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from storage.adapter import Document, FindOptions
@@ -15,7 +16,8 @@ from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
 from storage.sqlite.functions import SqlFunctions
 from storage.sqlite.objects import ObjectStore
-from storage.sqlite.workers import Workers
+from storage.sqlite.workers import Transaction, Workers
+from storage.task_local import TaskLocal
 from storage.values import FieldType
 
 _EVERYTHING = FindOptions()
@@ -38,6 +40,8 @@ class SqliteAdapter:
         self._objects = ObjectStore(self._classes)
         self._workers: Workers | None = None
         self._lock = asyncio.Lock()
+        # the transaction the current task writes in (storage.adapter's `transaction()`), per adapter
+        self._transaction: TaskLocal[Transaction] = TaskLocal(f"sqlite-transaction-{id(self)}")
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -83,7 +87,24 @@ class SqliteAdapter:
         return self._workers
 
     async def _write(self, work: Any) -> Any:
-        return await self._running().write(work)
+        return await self._running().write(work, self._transaction.get())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One SQLite transaction for every write of the block: the writer serves only it until it ends (reads
+        in the block see the state before it). A block inside a block joins the outer transaction."""
+        if self._transaction.get() is not None:
+            yield
+            return
+        workers = self._running()
+        transaction = await workers.begin()
+        try:
+            with self._transaction.bound(transaction):
+                yield
+        except BaseException:
+            await workers.end(transaction, commit=False)
+            raise
+        await workers.end(transaction, commit=True)
 
     async def _read(self, work: Any) -> Any:
         return await self._running().read(work)

@@ -6,23 +6,22 @@ simply does not match (SQLite would otherwise abort the whole statement).
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from typing import Any
 
 import msgspec
 
 from storage.geo import ring_contains
-from storage.query import compile_regex
+from storage.errors import ParseError
+from storage.regex import compile_regex
 
 _CACHE_SIZE = 512
 
 
 class SqlFunctions:
-    """Per-store caches (compiled patterns, decoded query values) behind the registered functions."""
+    """Per-store caches (decoded query values) behind the registered functions."""
 
     def __init__(self) -> None:
-        self._patterns: dict[tuple[str, str], re.Pattern[str] | None] = {}
         self._decoded: dict[str, Any] = {}
 
     def register(self, conn: sqlite3.Connection) -> None:
@@ -33,19 +32,14 @@ class SqlFunctions:
         conn.create_function("pq_polygon_contains", 3, polygon_contains, deterministic=True)
 
     def regexp(self, pattern: str, options: str, value: Any) -> int:
+        """RE2 (linear time, compiled once per pattern by storage.regex's cache): no row can stall a reader."""
         if not isinstance(value, str):
             return 0
-        key = (pattern, options)
-        compiled = self._patterns.get(key)
-        if compiled is None and key not in self._patterns:
-            try:
-                compiled = compile_regex(pattern, options)
-            except (re.error, KeyError):
-                compiled = None
-            if len(self._patterns) >= _CACHE_SIZE:
-                self._patterns.clear()
-            self._patterns[key] = compiled
-        return 1 if compiled is not None and compiled.search(value) else 0
+        try:
+            compiled = compile_regex(pattern, options)
+        except ParseError:  # the parser refuses these first; a pattern that slipped through matches nothing
+            return 0
+        return 1 if compiled.search(value) is not None else 0
 
     def same(self, stored: Any, wanted: str) -> int:
         """1 if the stored JSON container equals the query value (JSON text), by Parse's equality."""

@@ -15,15 +15,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from storage.errors import ErrorCode, ParseError
+from storage.errors import ErrorCode, ParseError, brief_traceback
 
 logger = logging.getLogger(__name__)
 
 Work = Callable[[sqlite3.Connection], Any]
-_Job = tuple[Work, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_Job = tuple["Work | Transaction", asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 DUPLICATE_MESSAGE = "A duplicate value for a field with unique values was provided"
+_ROLLED_BACK = "The transaction was rolled back (idle too long)"
+_TOO_LARGE = ("Expression tree is too large", "too many SQL variables", "parser stack overflow", "too many terms")
 
 
 def to_parse_error(exc: BaseException) -> ParseError:
@@ -32,7 +34,12 @@ def to_parse_error(exc: BaseException) -> ParseError:
         return exc
     if isinstance(exc, sqlite3.IntegrityError):
         return ParseError(ErrorCode.DUPLICATE_VALUE, DUPLICATE_MESSAGE)
-    logger.error("sqlite store failed", exc_info=exc)
+    if isinstance(exc, OverflowError):  # SQLite integers are 64-bit
+        return ParseError(ErrorCode.INVALID_JSON, "A number is too large to be stored (64-bit integers at most)")
+    if isinstance(exc, sqlite3.OperationalError) and any(text in str(exc) for text in _TOO_LARGE):
+        # storage.limits keeps parsed queries well below SQLite's own bounds; this is the last line
+        return ParseError(ErrorCode.INVALID_QUERY, f"The query is too large: {exc}")
+    logger.error("sqlite store failed\n%s", brief_traceback(exc))
     return ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error.")
 
 
@@ -58,6 +65,27 @@ def _hand_back(outcomes: list[tuple[asyncio.AbstractEventLoop, _Outcome]]) -> No
             pass
 
 
+class Transaction:
+    """Writes that commit together or not at all. While one is open the writer thread serves only its jobs (so
+    keep it short); a transaction left without a job for `idle_seconds` is rolled back, never held forever."""
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.jobs: queue.SimpleQueue[_Job | tuple[bool, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = \
+            queue.SimpleQueue()
+        self.idle_seconds = idle_seconds
+        self.is_open = True
+
+
+def _fail_queued(transaction: Transaction) -> None:
+    """Jobs that reached a transaction as it was rolled back: none of them ran."""
+    while True:
+        try:
+            _, loop, future = transaction.jobs.get_nowait()
+        except queue.Empty:
+            return
+        _hand_back([(loop, (future, False, ParseError(ErrorCode.INTERNAL_SERVER_ERROR, _ROLLED_BACK)))])
+
+
 class _Thread:
     def __init__(self, name: str, conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job | None]) -> None:
         self.conn = conn
@@ -75,10 +103,15 @@ class _Writer(_Thread):
 
     def run(self) -> None:
         stopping = False
+        waiting: _Job | None = None  # a transaction met while gathering a group: it runs right after
         while not stopping:
-            first = self.jobs.get()
+            first = waiting or self.jobs.get()
+            waiting = None
             if first is None:
                 break
+            if isinstance(first[0], Transaction):
+                self.serve(first[0], first[1], first[2])
+                continue
             batch = [first]
             while len(batch) < self.max_batch:
                 try:
@@ -87,6 +120,9 @@ class _Writer(_Thread):
                     break
                 if job is None:
                     stopping = True
+                    break
+                if isinstance(job[0], Transaction):
+                    waiting = job
                     break
                 batch.append(job)
             _hand_back(self.commit(batch))
@@ -104,6 +140,46 @@ class _Writer(_Thread):
                 self.conn.execute("ROLLBACK")
             results = [(False, to_parse_error(exc))] * len(batch)
         return [(loop, (future, ok, value)) for (_, loop, future), (ok, value) in zip(batch, results)]
+
+    def serve(self, transaction: Transaction, loop: asyncio.AbstractEventLoop,
+              started: asyncio.Future[Any]) -> None:
+        """BEGIN, then run the transaction's jobs (each atomic on its own) until it ends: COMMIT or ROLLBACK."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:  # noqa: BLE001 - the caller hears why
+            transaction.is_open = False
+            _hand_back([(loop, (started, False, to_parse_error(exc)))])
+            return
+        _hand_back([(loop, (started, True, None))])
+        while True:
+            try:
+                work, job_loop, future = transaction.jobs.get(timeout=transaction.idle_seconds)
+            except queue.Empty:
+                logger.warning("a store transaction stayed idle for %ss: rolled back", transaction.idle_seconds)
+                transaction.is_open = False
+                conn.execute("ROLLBACK")
+                _fail_queued(transaction)
+                return
+            if isinstance(work, bool):  # the end: True commits
+                transaction.is_open = False
+                try:
+                    conn.execute("COMMIT" if work else "ROLLBACK")
+                    outcome: _Outcome = (future, True, None)
+                except Exception as exc:  # noqa: BLE001 - a failed COMMIT: nothing of it holds
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    outcome = (future, False, to_parse_error(exc))
+                _hand_back([(job_loop, outcome)])
+                return
+            conn.execute("SAVEPOINT job")
+            try:
+                outcome = (future, True, work(conn))
+            except Exception as exc:  # noqa: BLE001 - every failure becomes the caller's ParseError
+                conn.execute("ROLLBACK TO job")
+                outcome = (future, False, to_parse_error(exc))
+            conn.execute("RELEASE job")
+            _hand_back([(job_loop, outcome)])
 
     def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         conn = self.conn
@@ -163,13 +239,33 @@ class Workers:
         for worker in (self._writer, *self._readers):
             worker.thread.start()
 
-    def write(self, work: Work) -> asyncio.Future[Any]:
+    def write(self, work: Work, transaction: Transaction | None = None) -> asyncio.Future[Any]:
+        """Run `work` on the writer; inside `transaction` when one is given (never outside it: a transaction
+        rolled back meanwhile fails the write)."""
+        if transaction is not None:
+            if not transaction.is_open:
+                raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, _ROLLED_BACK)
+            return self._submit(transaction.jobs, work)
         return self._submit(self._write_jobs, work)
+
+    async def begin(self, idle_seconds: float = 30.0) -> Transaction:
+        """Open a transaction once the writer has finished what was queued before it."""
+        transaction = Transaction(idle_seconds)
+        await self._submit(self._write_jobs, transaction)
+        return transaction
+
+    async def end(self, transaction: Transaction, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the transaction; a COMMIT that fails raises, and nothing of it holds."""
+        if not transaction.is_open:
+            if commit:
+                raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, _ROLLED_BACK)
+            return
+        await self._submit(transaction.jobs, commit)
 
     def read(self, work: Work) -> asyncio.Future[Any]:
         return self._submit(self._read_jobs, work)
 
-    def _submit(self, jobs: queue.SimpleQueue[_Job | None], work: Work) -> asyncio.Future[Any]:
+    def _submit(self, jobs: queue.SimpleQueue[Any], work: Any) -> asyncio.Future[Any]:
         if self._closed:
             raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR, "The store is closed.")
         loop = asyncio.get_running_loop()

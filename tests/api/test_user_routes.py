@@ -87,17 +87,22 @@ async def test_a_migrated_bcrypt_password_logs_in_and_is_rehashed_with_argon2(cl
     assert again.status_code == 200
 
 
-async def test_a_user_updates_themselves_but_not_others_and_anonymous_gets_206(client: ParseClient) -> None:
+async def test_a_user_updates_themselves_and_others_or_anonymous_get_206(client: ParseClient) -> None:
     ann = await sign_up(client, "ann")
     bob = await sign_up(client, "bob")
     mine = await client.request("PUT", f"/users/{ann['objectId']}", {"bio": "hi"}, session=ann["sessionToken"])
     assert mine.status_code == 200
     theirs = await client.request("PUT", f"/users/{bob['objectId']}", {"bio": "pwned"}, session=ann["sessionToken"])
-    assert theirs.status_code == 404 and theirs.json()["code"] == 101
+    assert theirs.status_code == 400
+    assert theirs.json() == {"code": 206, "error": f"Cannot modify user {bob['objectId']}."}
     anonymous = await client.request("PUT", f"/users/{bob['objectId']}", {"bio": "pwned"})
     assert anonymous.json()["code"] == 206
     deleted = await client.request("DELETE", f"/users/{bob['objectId']}", session=ann["sessionToken"])
-    assert deleted.json()["code"] == 101
+    assert deleted.json() == {"code": 206, "error": f"Cannot modify user {bob['objectId']}."}
+    via_classes = await client.request("PUT", f"/classes/_User/{bob['objectId']}", {"bio": "x"},
+                                       session=ann["sessionToken"])
+    assert via_classes.json()["code"] == 206
+    assert "bio" not in (await client.request("GET", f"/users/{bob['objectId']}", master=True)).json()
 
 
 async def test_changing_the_password_ends_the_other_sessions(client: ParseClient) -> None:

@@ -155,7 +155,8 @@ describe('profiles', () => {
     assert.equal(fetched.get('bio'), 'new');
   });
 
-  test('a user cannot update another user: 101 with a session, 206 without one; nothing changes', T, async () => {
+  test('a user cannot update or delete another user: 206 with a session or without one; nothing changes', T,
+    async () => {
     const victim = await signUpNew('ivy', { bio: 'mine' });
     const victimToken = victim.getSessionToken();
     await Parse.CoreManager.getUserController().removeUserFromDisk();
@@ -165,13 +166,13 @@ describe('profiles', () => {
 
     const target = Parse.User.createWithoutData(victim.id);
     target.set('bio', 'hacked');
-    await rejectsWithCode(target.save(null, { sessionToken: attackerToken }), Parse.Error.OBJECT_NOT_FOUND,
+    await rejectsWithCode(target.save(null, { sessionToken: attackerToken }), Parse.Error.SESSION_MISSING,
       "another user's session updating a user");
     const anonymous = Parse.User.createWithoutData(victim.id);
     anonymous.set('bio', 'hacked');
     await rejectsWithCode(anonymous.save(), Parse.Error.SESSION_MISSING, 'an update of a user without a session');
     await rejectsWithCode(Parse.User.createWithoutData(victim.id).destroy({ sessionToken: attackerToken }),
-      Parse.Error.OBJECT_NOT_FOUND, "another user's session deleting a user");
+      Parse.Error.SESSION_MISSING, "another user's session deleting a user");
 
     const reread = await Parse.User.me(victimToken);
     assert.equal(reread.get('bio'), 'mine');

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -114,14 +115,20 @@ def live_cloud() -> Cloud | None:
     return None
 
 
-@pytest.fixture
-async def live_server(tmp_path: Path, test_store: None, live_cloud: Cloud | None) -> AsyncIterator[LiveServer]:
-    settings = Settings(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
-                        allow_client_class_creation=True, port=_free_port(),
-                        database_uri=switched_database_uri(tmp_path))
-    app = create_app(settings, live_cloud)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio", ws_per_message_deflate=False,
-                            log_level="warning", lifespan="on")
+def live_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
+                                  allow_client_class_creation=True, port=_free_port(),
+                                  database_uri=switched_database_uri(tmp_path))
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def serving(settings: Settings, cloud: Cloud | None = None) -> AsyncIterator[LiveServer]:
+    """The app under uvicorn on loopback (as `livequery serve` runs it) until the block ends."""
+    app = create_app(settings, cloud)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio",
+                            ws_per_message_deflate=False, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -135,3 +142,9 @@ async def live_server(tmp_path: Path, test_store: None, live_cloud: Cloud | None
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path, test_store: None, live_cloud: Cloud | None) -> AsyncIterator[LiveServer]:
+    async with serving(live_settings(tmp_path), live_cloud) as server:
+        yield server

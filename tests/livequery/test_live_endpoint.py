@@ -117,6 +117,8 @@ async def test_protocol_errors(live_server: LiveServer) -> None:
     unknown = await early.receive()
     assert unknown["op"] == "error" and unknown["code"] == 2
     await early.send("{not json")
+    not_json = await early.receive()
+    assert not_json["op"] == "error" and not_json["code"] == 1
     await early.send({"op": "subscribe", "requestId": 1, "query": {"className": "Item", "where": {"a": {"$bogus": 1}}}})
     bad = await early.receive()
     assert bad["op"] == "error" and bad["requestId"] == 1

@@ -270,3 +270,19 @@ async def test_concurrent_schema_changes_agree_on_one_type(store: MongoAdapter) 
     # all or nothing: exactly the callers whose type won got their other field added
     assert {name for name in schema.fields if name.startswith("f")} == {
         f"f{i}" for i, result in enumerate(results) if not isinstance(result, BaseException)}
+
+
+async def test_a_query_past_its_time_limit_is_timeout_124(database_uri: str, raw: Any) -> None:
+    """Every query carries maxTimeMS; its expiry is Parse's TIMEOUT (124), never an internal error."""
+    hurried = MongoAdapter(database_uri, query_time_ms=1)
+    await hurried.open()
+    try:
+        await hurried.ensure_fields("Many", {"s": FieldType("String")})
+        raw["Many"].insert_many([{"_id": f"id{i}", "s": "a" * 200} for i in range(20_000)])
+        where = parse_where({"s": {"$regex": "b"}})
+        for attempt in (hurried.find("Many", where), hurried.count("Many", where)):
+            with pytest.raises(ParseError) as caught:
+                await attempt
+            assert caught.value.code == ErrorCode.TIMEOUT
+    finally:
+        await hurried.close()
