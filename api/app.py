@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
+from api import examples
 from api.live import live_endpoint
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
     register_all(router)
     services = Services(settings, router)
     mount = settings.mount_path
+    folder = examples.find_app_folder(settings.example) if settings.example else None
 
     async def parse_endpoint(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
@@ -89,12 +91,15 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.start()
         try:
+            if folder is not None:
+                await examples.prepare(app, services, folder)
             yield
         finally:
             await services.stop()
 
     routes: list[Any] = [
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+        *(examples.web_routes(settings, folder) if folder else []),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
         WebSocketRoute("/{path:path}", live_endpoint),
     ]

@@ -1,13 +1,38 @@
 """`livequery serve`: the console entry point."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import tempfile
+from typing import Iterator
 
+import msgspec
+
+from api.examples import AppFolder, find_app_folder
 from api.settings import Settings, parse_settings, with_master_key
 
 
-def _banner(settings: Settings) -> str:
+@contextlib.contextmanager
+def fresh_data_dir(settings: Settings) -> Iterator[Settings]:
+    """An example without --data-dir gets a new empty folder, removed when the server stops."""
+    if settings.data_dir:
+        yield settings
+        return
+    with tempfile.TemporaryDirectory(prefix="livequery-example-") as folder:
+        yield msgspec.structs.replace(settings, data_dir=folder)
+
+
+def _example_lines(settings: Settings, folder: AppFolder) -> list[str]:
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    lines = [f"  example       {folder.name} ({folder.path})", f"  page          {base}{folder.page_url_path}"]
+    summary = folder.seed_summary()
+    if summary:
+        lines.append(f"  try           {summary}")
+    return lines
+
+
+def _banner(settings: Settings, folder: AppFolder | None = None) -> str:
     ws_url = settings.server_url.replace("http://", "ws://").replace("https://", "wss://")
     store = settings.resolved_database_uri()
     bus = settings.redis_url or "in-process (set --redis-url to share events between processes)"
@@ -20,6 +45,7 @@ def _banner(settings: Settings) -> str:
         f"  master key    kept in {settings.data_dir}/master.key (or --master-key / LIVEQUERY_MASTER_KEY)",
         f"  database      {store}",
         f"  event bus     {bus}",
+        *(_example_lines(settings, folder) if folder else []),
     ])
 
 
@@ -31,9 +57,21 @@ def main(argv: list[str] | None = None) -> None:
     if args[0] != "serve":
         print(f"unknown command {args[0]!r}; try: livequery serve --help", file=sys.stderr)
         raise SystemExit(2)
-    settings = with_master_key(parse_settings(args[1:]))
+    settings = parse_settings(args[1:])
+    folder = None
+    if settings.example:
+        try:
+            folder = find_app_folder(settings.example)
+        except ValueError as error:
+            print(f"livequery serve: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+    with fresh_data_dir(settings) as served:
+        _serve(with_master_key(served), folder)
+
+
+def _serve(settings: Settings, folder: AppFolder | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(_banner(settings), flush=True)
+    print(_banner(settings, folder), flush=True)
 
     import uvicorn
 

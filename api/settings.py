@@ -32,7 +32,7 @@ class Settings(msgspec.Struct, frozen=True):
     max_limit: int | None = None
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
-    seed_examples: bool = False
+    example: str | None = None  # an app folder to serve: a name under examples/ or a path (api/examples.py)
 
     @property
     def server_url(self) -> str:
@@ -61,11 +61,12 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("example", "--example", str, "serve an example app (event_registration, ...) with its schema, cloud code, "
+     "permissions, seed data and page, on a fresh data folder unless --data-dir is given"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
-    ("seed_examples", "--seed-examples", "create the three example apps' schemas at start-up"),
 ]
 
 
@@ -94,6 +95,8 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
     if isinstance(values.get("live_classes"), str):
         listed = tuple(c.strip() for c in str(values["live_classes"]).split(",") if c.strip())
         values["live_classes"] = listed or None
+    if values.get("example") and "data_dir" not in values:
+        values["data_dir"] = ""  # a fresh folder, made by the CLI at start (see `fresh_data_dir`)
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
     return Settings(**values)  # type: ignore[arg-type]
