@@ -1,10 +1,11 @@
 """Event registration: the rules of the app, enforced on the server whatever the client sends.
 
 Read top to bottom: profiles, events, registrations (seats and the waitlist), sessions, feedback, notifications.
-Permissions that need no code are in app.json: who may create events and sessions (the Organizer role), that
-only the server creates notifications, that nobody deletes a registration. ACLs are set here, never trusted from
-the client: an event is public and written by its organiser; a registration is seen by its attendee and the
-event's organiser; a notification by its user only.
+Permissions that need no code are in app.json: only members of the Organizer role create, edit or delete events
+and sessions, only the server creates notifications, nobody deletes a registration. ACLs are set here, never
+trusted from the client: events and sessions are public and writable by organisers (which organiser, the rules
+below decide, with a message that says why); a registration is seen by its attendee and the event's organiser;
+a notification by its user only.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ cloud = Cloud()
 
 DUPLICATE_VALUE = 137  # Parse's code for a value that must be unique
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
+PUBLIC_ORGANIZERS = {"*": {"read": True}, "role:Organizer": {"read": True, "write": True}}
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ def check_event(request: Any) -> None:
             raise CloudError("An event needs an organizer.")
         event["organizer"] = pointer("_User", organizer)
         event["seatsTaken"] = 0
-        event["ACL"] = {"*": {"read": True}, organizer: {"read": True, "write": True}}
+        event["ACL"] = dict(PUBLIC_ORGANIZERS)
     else:
         require_organizer(request, request.original, "edit it")
         if not request.master:
@@ -229,8 +231,7 @@ async def check_session(request: Any) -> None:
     at = when(session.get("time"))
     if at is None or not start <= at <= end:
         raise CloudError(f"A session must take place during the event: from {shown(start)} to {shown(end)}.")
-    organizer = organizer_of(event)
-    session["ACL"] = {"*": {"read": True}, **({organizer: {"read": True, "write": True}} if organizer else {})}
+    session["ACL"] = dict(PUBLIC_ORGANIZERS)
 
 
 @cloud.after_save("Session")
