@@ -68,9 +68,11 @@ def error_response(error: Exception, request_path: str) -> Response:
 def create_app(settings: Settings) -> Starlette:
     router = Router()
     register_all(router)
+    folder = examples.find_app_folder(settings.example) if settings.example else None
+    if folder is not None:
+        settings = examples.with_app_folder(settings, folder)
     services = Services(settings, router)
     mount = settings.mount_path
-    folder = examples.find_app_folder(settings.example) if settings.example else None
 
     async def parse_endpoint(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import msgspec
 
-from api.examples import AppFolder, find_app_folder
+from api.examples import AppFolder, find_app_folder, with_app_folder
 from api.settings import Settings, parse_settings, with_master_key
 
 
@@ -49,11 +49,30 @@ def _banner(settings: Settings, folder: AppFolder | None = None) -> str:
     ])
 
 
+def _check_schema_file(path: str) -> None:
+    """A bad `--schema` file stops the server before it starts, with the file's problems (checks against the
+    stored classes happen at start-up)."""
+    from api.schema_import import load_schema_file
+    from storage.schema_file import SchemaFileError, read_schema_file
+
+    try:
+        read_schema_file(load_schema_file(path))
+    except SchemaFileError as error:
+        print(f"livequery serve --schema {path}: {error.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: livequery serve [options]   (livequery serve --help for the options)")
+        print("usage: livequery serve [options]   (livequery serve --help for the options)\n"
+              "       livequery schema import FILE | livequery schema export [FILE]   (livequery schema --help)")
         raise SystemExit(0 if args else 2)
+    if args[0] == "schema":
+        from api import schema_cli
+
+        schema_cli.main(args[1:])
+        return
     if args[0] != "serve":
         print(f"unknown command {args[0]!r}; try: livequery serve --help", file=sys.stderr)
         raise SystemExit(2)
@@ -65,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as error:
             print(f"livequery serve: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+        settings = with_app_folder(settings, folder)
+    if settings.schema_file:
+        _check_schema_file(settings.schema_file)
     with fresh_data_dir(settings) as served:
         _serve(with_master_key(served), folder)
 

@@ -108,6 +108,16 @@ def find_app_folder(name_or_path: str) -> AppFolder:
                      "or give the path of a folder with a schema.json")
 
 
+def with_app_folder(settings: Settings, folder: AppFolder) -> Settings:
+    """The folder's schema file and cloud code, unless --schema / --cloud name others."""
+    values: dict[str, Any] = {}
+    if not settings.schema_file and folder.schema_file:
+        values["schema_file"] = str(folder.schema_file)
+    if not getattr(settings, "cloud", "x") and folder.cloud_file:
+        values["cloud"] = str(folder.cloud_file)
+    return msgspec.structs.replace(settings, **values) if values else settings
+
+
 # --- start-up --------------------------------------------------------------------------------------------------
 
 async def prepare(app: Any, services: Services, folder: AppFolder) -> None:

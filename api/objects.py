@@ -8,6 +8,7 @@ from api.settings import Settings
 from auth.principal import Principal
 from auth.tokens import new_object_id
 from livequery.bus import Bus, ChangeEvent
+from storage import required
 from storage.adapter import Document, StorageAdapter
 from storage.changes import Changes, SetValue, parse_changes
 from storage.errors import ErrorCode, ParseError
@@ -50,6 +51,9 @@ class ObjectService:
         changes = parse_changes(body, is_create=True)
         schema = await self._schemas.get(class_name)
         permissions.check_class_operation(schema, "create", principal)
+        defaulted = required.with_defaults(schema, body)
+        if defaulted is not None:
+            body, changes = defaulted, parse_changes(defaulted, is_create=True)
         await self._ensure_schema(principal, class_name, schema, changes)
         now = now_iso()
         document: Document = {"objectId": object_id or new_object_id(), "createdAt": now, "updatedAt": now}
@@ -85,6 +89,7 @@ class ObjectService:
         if schema is None:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
         pointer_rule = permissions.check_class_operation(schema, "update", principal)
+        required.check_kept(schema, body)
         await self._ensure_schema(principal, class_name, schema, changes)
         where = self._write_scope(principal, pointer_rule)
         result = await self._store.update(class_name, object_id, changes, where, now_iso(), extra or None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from auth.principal import Principal
+from storage.required import is_delete
 
 _USER_SECRETS = ("password", "sessionToken", "authData")
 
@@ -29,6 +30,18 @@ def to_rest(document: dict[str, Any], class_name: str, principal: Principal,
             if not principal.is_master:
                 out.pop("authData", None)
     return out
+
+
+_CREATE_ANSWERED = frozenset({"objectId", "createdAt", "updatedAt", "ACL"})
+
+
+def set_by_server(document: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """Fields of a created object whose value the client did not send (defaults, also for a `Delete` op):
+    Parse answers them with `objectId` and `createdAt` so the SDK's object holds them too."""
+    return {key: value for key, value in document.items()
+            if key not in _CREATE_ANSWERED and not key.startswith("_")
+            and (key not in sent or is_delete(sent[key]))}
+
 
 
 def project(document: dict[str, Any], keys: list[str] | None, exclude: list[str] | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
 from api.router import Router
+from api.schema_import import import_schema, load_schema_file
 from api.settings import Settings
 from auth import users as user_rules
 from auth.passwords import Passwords
@@ -108,6 +109,8 @@ class Services:
         await user_rules.ensure_user_indexes(self.store)
         await self.store.ensure_fields("_Role", {})
         await self.store.ensure_unique("_Role", "name")
+        if self.settings.schema_file:
+            await self.import_schema_file(self.settings.schema_file)
         await self.schemas.all()
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
@@ -116,6 +119,13 @@ class Services:
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))
+
+    async def import_schema_file(self, path: str) -> None:
+        """`--schema FILE`: create or update the file's classes (idempotent); logs what changed."""
+        report = await import_schema(load_schema_file(path), self.store)
+        for line in report.lines():
+            log.info("schema %s: %s", path, line)
+        await self.schemas.all()
 
     async def stop(self) -> None:
         for task in self._tasks:

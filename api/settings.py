@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True):
     websocket_ping_seconds: float = 10.0
     client_queue_frames: int = 1000
     example: str | None = None  # an app folder to serve: a name under examples/ or a path (api/examples.py)
+    schema_file: str = ""  # a schema file imported at start-up (`livequery schema import` semantics)
 
     @property
     def server_url(self) -> str:
@@ -61,6 +62,7 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("schema_file", "--schema", str, "a schema file (JSON) whose classes are created or updated at start-up"),
     ("example", "--example", str, "serve an example app (event_registration, ...) with its schema, cloud code, "
      "permissions, seed data and page, on a fresh data folder unless --data-dir is given"),
 ]

@@ -15,7 +15,7 @@ import msgspec
 
 from storage.changes import Changes
 from storage.query import Node
-from storage.schema import ClassSchema
+from storage.schema import ClassSchema, FieldOptions
 from storage.values import FieldType
 
 Document = dict[str, Any]
@@ -65,8 +65,13 @@ class StorageAdapter(Protocol):
     async def update_class(self, class_name: str, *, add_fields: Mapping[str, FieldType] | None = None,
                            delete_fields: tuple[str, ...] = (), clp: dict[str, Any] | None = None,
                            add_indexes: Mapping[str, dict[str, Any]] | None = None,
-                           drop_indexes: tuple[str, ...] = ()) -> ClassSchema:
-        """Change a class's schema; deleting a field also removes its values from every object."""
+                           drop_indexes: tuple[str, ...] = (),
+                           field_options: Mapping[str, FieldOptions] | None = None) -> ClassSchema:
+        """Change a class's schema; deleting a field also removes its values from every object (and its options).
+
+        `field_options` sets the options of fields the class has after the change (an empty FieldOptions
+        clears them); 255 for a field it does not have.
+        """
 
     async def delete_class(self, class_name: str) -> None:
         """Drop an (empty) class, its schema and its relation tables."""

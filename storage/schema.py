@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import msgspec
 
 from storage.errors import ErrorCode, ParseError
-from storage.values import FIELD_TYPES, FieldType
+from storage.values import FIELD_TYPES, FieldType, normalize, type_of
 
 _CLASS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -48,20 +48,46 @@ OPEN_CLP: dict[str, Any] = {
 }
 
 
+class FieldOptions(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Parse's per-field options: a create without a required field is refused (142); a missing value gets the
+    default. `default_value` is stored in REST form; None means no default (Parse ignores a null default)."""
+
+    required: bool = False
+    default_value: Any = None
+
+    def is_empty(self) -> bool:
+        return not self.required and self.default_value is None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.required:
+            out["required"] = True
+        if self.default_value is not None:
+            out["defaultValue"] = self.default_value
+        return out
+
+
 class ClassSchema(msgspec.Struct, frozen=True):
     class_name: str
     fields: dict[str, FieldType]
     clp: dict[str, Any] = msgspec.field(default_factory=lambda: dict(OPEN_CLP))
     indexes: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    options: dict[str, FieldOptions] = msgspec.field(default_factory=dict)  # only fields that have some
 
     def field_type(self, name: str) -> FieldType | None:
         return self.fields.get(name)
+
+    def field_json(self, name: str) -> dict[str, Any]:
+        """A field as `/schemas` shows it: `{"type", "targetClass"?, "required"?, "defaultValue"?}`."""
+        options = self.options.get(name)
+        kind = self.fields[name].to_json()
+        return {**kind, **options.to_json()} if options is not None else kind
 
     def to_json(self) -> dict[str, Any]:
         """The shape `/schemas` answers with."""
         indexes = {"_id_": {"_id": 1}, **self.indexes}
         return {"className": self.class_name,
-                "fields": {name: kind.to_json() for name, kind in self.fields.items()},
+                "fields": {name: self.field_json(name) for name in self.fields},
                 "classLevelPermissions": self.clp, "indexes": indexes}
 
 
@@ -105,6 +131,41 @@ def parse_field_type(spec: Any) -> FieldType:
         validate_class_name(target)
         return FieldType(kind, target)
     return FieldType(kind)
+
+
+def parse_field_options(class_name: str, name: str, kind: FieldType, spec: Mapping[str, Any]) -> FieldOptions:
+    """`required` and `defaultValue` of a field spec, checked as Parse checks them (SchemaController)."""
+    required = spec.get("required", False)
+    if not isinstance(required, bool):
+        raise ParseError(ErrorCode.INVALID_JSON, f"required of {class_name}.{name} must be true or false")
+    default = spec.get("defaultValue")
+    if default is not None:
+        if kind.type == "Relation":
+            raise ParseError(ErrorCode.INCORRECT_TYPE,
+                             f"The 'default value' option is not applicable for {kind.describe()}")
+        default = normalize(default)
+        actual = type_of(default)
+        if actual != kind:
+            raise ParseError(ErrorCode.INCORRECT_TYPE,
+                             f"schema mismatch for {class_name}.{name} default value; expected {kind.describe()} "
+                             f"but got {actual.describe() if actual else 'null'}")
+    elif required and kind.type == "Relation":
+        raise ParseError(ErrorCode.INCORRECT_TYPE, f"The 'required' option is not applicable for {kind.describe()}")
+    return FieldOptions(required, default)
+
+
+def updated_options(schema: ClassSchema, deleted: tuple[str, ...],
+                    changed: Mapping[str, FieldOptions] | None) -> dict[str, FieldOptions]:
+    """The options of `schema` (already carrying its new fields) once `deleted` are gone and `changed` set."""
+    options = {name: value for name, value in schema.options.items() if name not in deleted}
+    for name, value in (changed or {}).items():
+        if name not in schema.fields:
+            raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION, f"Field {name} does not exist, cannot update.")
+        if value.is_empty():
+            options.pop(name, None)
+        else:
+            options[name] = value
+    return options
 
 
 def check_compatible(class_name: str, name: str, expected: FieldType, actual: FieldType) -> None:

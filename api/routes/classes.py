@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from api.output import set_by_server
 from api.request import Call
 from api.router import Reply, Router
 from storage.changes import Changes
@@ -22,8 +23,8 @@ def _collection(fixed: str | None, route: str):
         class_name = _class_of(call, fixed)
         document = await s.objects.create(call.principal, class_name, call.body)
         location = f"{s.settings.server_url}{route.replace('{className}', class_name)}/{document['objectId']}"
-        return Reply({"objectId": document["objectId"], "createdAt": document["createdAt"]}, 201,
-                     {"Location": location})
+        return Reply({"objectId": document["objectId"], "createdAt": document["createdAt"],
+                      **set_by_server(document, call.body)}, 201, {"Location": location})
 
     async def find(call: Call, s: Services) -> Reply:
         return Reply(await s.queries.find(call.principal, _class_of(call, fixed), call.params))

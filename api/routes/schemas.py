@@ -10,7 +10,8 @@ from api.request import Call
 from api.router import Reply, Router
 from api.routes.system import require_master
 from storage.errors import ErrorCode, ParseError
-from storage.schema import default_fields, new_schema, parse_field_type, validate_class_name, validate_field_name
+from storage.schema import (FieldOptions, default_fields, new_schema, parse_field_options, parse_field_type,
+                            validate_class_name, validate_field_name)
 from storage.values import FieldType
 
 if TYPE_CHECKING:
@@ -31,23 +32,28 @@ async def get_schema(call: Call, s: Services) -> Reply:
     return Reply(schema.to_json())
 
 
-def _new_fields(class_name: str, raw: Any) -> dict[str, FieldType]:
+def _new_fields(class_name: str, raw: Any) -> tuple[dict[str, FieldType], dict[str, FieldOptions]]:
+    """The fields a request adds, and the `required`/`defaultValue` options of those that have some."""
     if raw is None:
-        return {}
+        return {}, {}
     if not isinstance(raw, dict):
         raise ParseError(ErrorCode.INVALID_JSON, "fields must be an object")
     defaults = default_fields(class_name)
     fields: dict[str, FieldType] = {}
+    options: dict[str, FieldOptions] = {}
     geo = 0
     for name, spec in raw.items():
         if name in defaults:
             raise ParseError(ErrorCode.CHANGED_IMMUTABLE_FIELD, f"field {name} cannot be added")
         validate_field_name(name)
         fields[name] = parse_field_type(spec)
+        field_options = parse_field_options(class_name, name, fields[name], spec)
+        if not field_options.is_empty():
+            options[name] = field_options
         geo += fields[name].type == "GeoPoint"
     if geo > 1:
         raise ParseError(ErrorCode.INCORRECT_TYPE, "currently, only one GeoPoint field may exist in an object.")
-    return fields
+    return fields, options
 
 
 def _indexes(raw: Any) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
@@ -77,7 +83,8 @@ async def create_schema(call: Call, s: Services) -> Reply:
     if not class_name:
         raise ParseError(ErrorCode.MISSING_REQUIRED_FIELD, "POST /schemas needs a class name.")
     class_name = validate_class_name(class_name)
-    schema = new_schema(class_name, _new_fields(class_name, body.get("fields")))
+    fields, options = _new_fields(class_name, body.get("fields"))
+    schema = msgspec.structs.replace(new_schema(class_name, fields), options=options)
     if "classLevelPermissions" in body:
         schema = msgspec.structs.replace(schema, clp=permissions.validated_clp(body["classLevelPermissions"]))
     add_indexes, _drop = _indexes(body.get("indexes"))
@@ -108,14 +115,14 @@ async def update_schema(call: Call, s: Services) -> Reply:
             raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION, f"Field {name} does not exist, cannot delete.")
         if name in default_fields(class_name):
             raise ParseError(ErrorCode.CHANGED_IMMUTABLE_FIELD, f"field {name} cannot be changed")
-    additions = _new_fields(class_name, {k: v for k, v in raw_fields.items() if k not in deletions})
+    additions, options = _new_fields(class_name, {k: v for k, v in raw_fields.items() if k not in deletions})
     for name in additions:
         if name in current.fields:
             raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION, f"Field {name} exists, cannot update.")
     clp = permissions.validated_clp(body["classLevelPermissions"]) if "classLevelPermissions" in body else None
     add_indexes, drop_indexes = _indexes(body.get("indexes"))
     updated = await s.store.update_class(class_name, add_fields=additions, delete_fields=deletions, clp=clp,
-                                         add_indexes=add_indexes, drop_indexes=drop_indexes)
+                                         add_indexes=add_indexes, drop_indexes=drop_indexes, field_options=options)
     s.schemas.remember(updated)
     return Reply(updated.to_json())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from api import permissions
+from api.output import set_by_server
 from api.request import Call
 from api.router import Reply, Router
 from api.routes.classes import update_response
@@ -37,8 +38,8 @@ async def sign_up(call: Call, s: Services) -> Reply:
         await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"))
         raise
     session = await s.sessions.create(user_id, action="signup", installation_id=call.credentials.installation_id)
-    return Reply({"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"]},
-                 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
+    return Reply({"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"],
+                  **set_by_server(document, body)}, 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
 
 
 async def log_in(call: Call, s: Services) -> Reply:

@@ -27,6 +27,7 @@ from storage.mongo.schemas import (
     schema_document,
     schema_from_document,
     stored_clp,
+    stored_options,
     type_string,
 )
 from storage.mongo.transform import (
@@ -47,7 +48,7 @@ from storage.mongo.updates import (
     update_document,
 )
 from storage.query import Node
-from storage.schema import ClassSchema, default_fields, merge_fields, new_schema
+from storage.schema import ClassSchema, FieldOptions, default_fields, merge_fields, new_schema, updated_options
 from storage.values import FieldType, type_of
 
 T = TypeVar("T")
@@ -163,7 +164,8 @@ class MongoAdapter:
     async def update_class(self, class_name: str, *, add_fields: Mapping[str, FieldType] | None = None,
                            delete_fields: tuple[str, ...] = (), clp: dict[str, Any] | None = None,
                            add_indexes: Mapping[str, dict[str, Any]] | None = None,
-                           drop_indexes: tuple[str, ...] = ()) -> ClassSchema:
+                           drop_indexes: tuple[str, ...] = (),
+                           field_options: Mapping[str, FieldOptions] | None = None) -> ClassSchema:
         with translated("updating a class"):
             current = await self.get_schema(class_name)
             if current is None:
@@ -187,6 +189,8 @@ class MongoAdapter:
             added = merge_fields(ClassSchema(class_name, remaining), add_fields or {})
             sets.update({_schema_key(class_name, name): type_string(kind) for name, kind in added.items()})
             fields = {**remaining, **added}
+            options = updated_options(ClassSchema(class_name, fields, options=current.options), delete_fields,
+                                      field_options)
             gone = set(delete_fields)
             stale = [name for name, spec in indexes.items() if isinstance(spec, Mapping) and gone & set(spec)]
             for name in (*stale, *drop_indexes):
@@ -197,6 +201,8 @@ class MongoAdapter:
                 sets[f"_metadata.indexes.{name}"] = spec
             if clp is not None:
                 sets["_metadata.class_permissions"] = stored_clp(clp)
+            if options != current.options:
+                sets["_metadata.fields_options"] = stored_options(options)
             object_unsets: dict[str, str] = {}
             for name in delete_fields:
                 kind = current.fields.get(name)

@@ -1,14 +1,15 @@
 """Class schemas in Parse Server's `_SCHEMA` collection (MongoSchemaCollection.js), both ways.
 
 One document per class: `_id` = class name, one key per field holding Parse's type string ("string", "*Target"
-for pointers, "relation<Target>", ...), and `_metadata` with `class_permissions` and `indexes`.
+for pointers, "relation<Target>", ...), and `_metadata` with `class_permissions`, `indexes` and `fields_options`
+(`{field: {"required": true, "defaultValue": ...}}`).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from storage.schema import BASE_FIELDS, OPEN_CLP, ClassSchema, default_fields, new_schema
+from storage.schema import BASE_FIELDS, OPEN_CLP, ClassSchema, FieldOptions, default_fields, new_schema
 from storage.values import FieldType
 
 SCHEMA_COLLECTION = "_SCHEMA"
@@ -72,6 +73,8 @@ def schema_document(schema: ClassSchema) -> dict[str, Any]:
     metadata: dict[str, Any] = {"class_permissions": stored_clp(schema.clp)}
     if schema.indexes:
         metadata["indexes"] = schema.indexes
+    if schema.options:
+        metadata["fields_options"] = stored_options(schema.options)
     document["_metadata"] = metadata
     return document
 
@@ -91,7 +94,23 @@ def schema_from_document(document: Mapping[str, Any]) -> ClassSchema:
     clp = {**_EMPTY_CLP, **stored_clp} if isinstance(stored_clp, dict) else new_schema(class_name).clp
     indexes = {name: dict(spec) for name, spec in _dict(metadata.get("indexes")).items()
                if name != "_id_" and isinstance(spec, dict)}
-    return ClassSchema(class_name, fields, clp, indexes)
+    return ClassSchema(class_name, fields, clp, indexes, _options(fields, _dict(metadata.get("fields_options"))))
+
+
+def stored_options(options: Mapping[str, FieldOptions]) -> dict[str, Any]:
+    return {name: value.to_json() for name, value in options.items()}
+
+
+def _options(fields: Mapping[str, FieldType], stored: Mapping[str, Any]) -> dict[str, FieldOptions]:
+    """`_metadata.fields_options` as Parse Server writes it; entries for unknown fields or of no effect are
+    skipped, since a field deleted by Parse Server may leave its options behind."""
+    options: dict[str, FieldOptions] = {}
+    for name, spec in stored.items():
+        if name in fields and isinstance(spec, dict):
+            value = FieldOptions(spec.get("required") is True, spec.get("defaultValue"))
+            if not value.is_empty():
+                options[name] = value
+    return options
 
 
 def _dict(value: Any) -> dict[str, Any]:

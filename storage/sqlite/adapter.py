@@ -10,7 +10,7 @@ from storage.adapter import Document, FindOptions
 from storage.changes import Changes
 from storage.errors import ErrorCode, ParseError
 from storage.query import Node
-from storage.schema import ClassSchema
+from storage.schema import ClassSchema, FieldOptions
 from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
 from storage.sqlite.functions import SqlFunctions
@@ -105,10 +105,11 @@ class SqliteAdapter:
     async def update_class(self, class_name: str, *, add_fields: Mapping[str, FieldType] | None = None,
                            delete_fields: tuple[str, ...] = (), clp: dict[str, Any] | None = None,
                            add_indexes: Mapping[str, dict[str, Any]] | None = None,
-                           drop_indexes: tuple[str, ...] = ()) -> ClassSchema:
+                           drop_indexes: tuple[str, ...] = (),
+                           field_options: Mapping[str, FieldOptions] | None = None) -> ClassSchema:
         return await self._write(lambda conn: self._classes.update(
             conn, class_name, add_fields=add_fields, delete_fields=tuple(delete_fields), clp=clp,
-            add_indexes=add_indexes, drop_indexes=tuple(drop_indexes)))
+            add_indexes=add_indexes, drop_indexes=tuple(drop_indexes), field_options=field_options))
 
     async def delete_class(self, class_name: str) -> None:
         await self._write(lambda conn: self._classes.delete(conn, class_name))

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from storage.errors import ErrorCode, ParseError
-from storage.schema import ClassSchema, default_fields, merge_fields, new_schema
+from storage.schema import ClassSchema, FieldOptions, default_fields, merge_fields, new_schema, updated_options
 from storage.sqlite import layout
 from storage.sqlite.translate import quote
 from storage.values import FieldType
@@ -58,7 +58,8 @@ class ClassStore:
     def update(self, conn: sqlite3.Connection, class_name: str, *,
                add_fields: Mapping[str, FieldType] | None = None, delete_fields: tuple[str, ...] = (),
                clp: dict[str, Any] | None = None, add_indexes: Mapping[str, dict[str, Any]] | None = None,
-               drop_indexes: tuple[str, ...] = ()) -> ClassSchema:
+               drop_indexes: tuple[str, ...] = (),
+               field_options: Mapping[str, FieldOptions] | None = None) -> ClassSchema:
         schema = self._existing(conn, class_name)
         fields, indexes = dict(schema.fields), dict(schema.indexes)
         for name in delete_fields:
@@ -85,7 +86,9 @@ class ClassStore:
                 raise ParseError(ErrorCode.INVALID_QUERY, f"Index {name} exists, cannot update.")
             layout.create_named_index(conn, schema, name, spec)
             indexes[name] = dict(spec)
-        schema = msgspec.structs.replace(schema, indexes=indexes, clp=schema.clp if clp is None else clp)
+        options = updated_options(schema, delete_fields, field_options)
+        schema = msgspec.structs.replace(schema, indexes=indexes, clp=schema.clp if clp is None else clp,
+                                         options=options)
         return layout.save_schema(conn, schema)
 
     def delete(self, conn: sqlite3.Connection, class_name: str) -> None:
