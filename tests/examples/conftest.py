@@ -8,6 +8,7 @@ the MongoDB database of the test (dropped afterwards). `browser` is one headless
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,14 @@ async def served_example(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitabl
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, lifespan="on",
                                 ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning")
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(), name=f"example-{name}")
+
+        async def run() -> None:
+            try:
+                await server.serve()
+            except SystemExit as stopped:  # uvicorn exits when the start-up (schema, cloud, seed) fails
+                raise RuntimeError(f"the {name} example failed to start (exit {stopped.code}): see the log") from None
+
+        task = asyncio.create_task(run(), name=f"example-{name}")
         parse = ParseClient(f"http://127.0.0.1:{settings.port}{settings.mount_path}", settings.app_id,
                             master_key=settings.master_key, javascript_key=settings.javascript_key)
         servers.append((server, task, parse))
@@ -73,7 +81,7 @@ async def served_example(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitabl
                 break
             await asyncio.sleep(0.025)
         if not server.started:
-            raise RuntimeError(f"the {name} example did not start" + (f": {task.exception()!r}" if task.done()
+            raise RuntimeError(f"the {name} example did not start" + (f": {task.exception()}" if task.done()
                                                                        else " within 30 s"))
         return ServedExample(name, settings, parse)
 
@@ -83,7 +91,8 @@ async def served_example(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitabl
         for server, task, parse in servers:
             await parse.close()
             server.should_exit = True
-            await asyncio.wait_for(task, 15)
+            with contextlib.suppress(RuntimeError):  # a start-up failure, reported above
+                await asyncio.wait_for(task, 15)
 
 
 @pytest.fixture
