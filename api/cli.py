@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(settings: Settings, folder: AppFolder | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the example's seed calls the app in-process, by httpx
     print(_banner(settings, folder), flush=True)
 
     import uvicorn

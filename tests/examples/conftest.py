@@ -19,6 +19,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from auth.passwords import Passwords, PasswordSettings
 from examples.client import ParseClient
 from tests.conftest import free_port
 from tests.examples.browser import CHROMIUM_MISSING, Browser, chromium_path
@@ -26,6 +27,7 @@ from tests.storage.mongo_server import switched_database, switched_database_uri
 
 APP_ID = "example-app"
 MASTER_KEY = "example-master-key"
+CHEAP_PASSWORDS = PasswordSettings(time_cost=1, memory_cost=8, parallelism=1)
 
 
 class ServedExample(msgspec.Struct):
@@ -62,7 +64,11 @@ async def served_example(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitabl
         values: dict[str, Any] = dict(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(folder), example=name,
                                       port=free_port(), database_uri=switched_database_uri(tmp_path))
         settings = Settings(**{**values, **overrides})
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, lifespan="on",
+        app = create_app(settings)
+        # argon2 at a test cost: the seed and the tests sign up and log in dozens of people, and at the real
+        # cost (64 MiB, 3 passes) each one takes seconds on a busy 2-core machine. Hashing is tested in tests/auth.
+        app.state.services.passwords = Passwords(CHEAP_PASSWORDS)
+        config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, lifespan="on",
                                 ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning")
         server = uvicorn.Server(config)
 

@@ -8,7 +8,8 @@ Parse.initialize(config.appId, config.javascriptKey || undefined);
 Parse.serverURL = location.origin + config.mountPath;
 Parse.liveQueryServerURL = location.origin.replace(/^http/, "ws") + config.mountPath;
 
-const state = { events: new Map(), mine: new Map(), notifications: new Map(), subscriptions: [] };
+const state = { events: new Map(), sessions: new Map(), mine: new Map(), notifications: new Map(),
+                subscriptions: [] };
 const $ = (selector) => document.querySelector(selector);
 
 function say(text) { $("#message").textContent = text || ""; }
@@ -16,6 +17,10 @@ function say(text) { $("#message").textContent = text || ""; }
 function when(date) {
   return date ? date.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short",
                                                  hour: "2-digit", minute: "2-digit" }) : "";
+}
+
+function clock(date) {
+  return date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
 
 function seatsLeft(event) {
@@ -33,12 +38,19 @@ function renderEvents() {
     const item = document.createElement("li");
     item.className = "event";
     item.dataset.id = event.id;
-    item.innerHTML = `<div><h3></h3><div class="when"></div><div class="about"></div></div>
+    item.innerHTML = `<div><h3></h3><div class="when"></div><div class="about"></div><ul class="sessions"></ul></div>
       <div><div class="seats"></div><div class="status"></div><div class="action"></div></div>`;
     item.querySelector("h3").textContent = event.get("title");
     item.querySelector(".when").textContent =
       `${when(event.get("date"))}${event.get("location") ? " · " + event.get("location") : ""}`;
     item.querySelector(".about").textContent = event.get("description") || "";
+    const schedule = [...state.sessions.values()].filter((session) => session.get("event").id === event.id)
+      .sort((a, b) => a.get("time") - b.get("time"));
+    for (const session of schedule) {
+      const line = document.createElement("li");
+      line.textContent = `${clock(session.get("time"))} ${session.get("title")} · ${session.get("speaker")}`;
+      item.querySelector(".sessions").append(line);
+    }
     const seats = item.querySelector(".seats");
     seats.dataset.seatsLeft = left === null ? "" : String(left);
     seats.textContent = left === null ? "open seating" : `${left} seat${left === 1 ? "" : "s"} left`;
@@ -127,6 +139,7 @@ async function start() {
   for (const subscription of state.subscriptions) subscription.unsubscribe();
   state.subscriptions = [];
   state.events.clear();
+  state.sessions.clear();
   state.mine.clear();
   state.notifications.clear();
   await Parse.LiveQuery.close(); // the socket carries the session of whoever is logged in now
@@ -134,8 +147,10 @@ async function start() {
   $("#login").hidden = Boolean(user);
   $("#account").hidden = !user;
   $("#inbox").hidden = !user;
+  $("#hint").hidden = Boolean(user);
   $("#me").textContent = user ? user.get("username") : "";
   await follow(new Parse.Query("Event").ascending("date").limit(100), state.events, renderEvents);
+  await follow(new Parse.Query("Session").limit(1000), state.sessions, renderEvents);
   if (user) {
     await follow(new Parse.Query("Registration").equalTo("user", user).limit(1000), state.mine, renderEvents);
     await follow(new Parse.Query("Notification").equalTo("user", user).descending("createdAt").limit(50),
