@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from api import examples
+from api.cloud.http import cloud_route_endpoint
 from api.live import live_endpoint
 from api.request import BodyTooLarge, Unauthorized, call_from_request
 from api.router import NoRoute, Reply, Router
@@ -19,6 +20,7 @@ from api.routes import register_all
 from api.routes.system import MasterRequired
 from api.services import Services
 from api.settings import Settings
+from livequery.cloud import Cloud
 from storage.errors import ErrorCode, ParseError
 
 log = logging.getLogger(__name__)
@@ -65,13 +67,14 @@ def error_response(error: Exception, request_path: str) -> Response:
     return json_response({"code": 1, "error": "Internal server error.", "message": "Internal server error."}, 500)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
+    """The app; `cloud` (else `settings.cloud`, a module path) gives its cloud code."""
     router = Router()
     register_all(router)
     folder = examples.find_app_folder(settings.example) if settings.example else None
     if folder is not None:
         settings = examples.with_app_folder(settings, folder)
-    services = Services(settings, router)
+    services = Services(settings, router, cloud)
     mount = settings.mount_path
 
     async def parse_endpoint(request: Request) -> Response:
@@ -100,6 +103,9 @@ def create_app(settings: Settings) -> Starlette:
             await services.stop()
 
     routes: list[Any] = [
+        # @cloud.route endpoints (before the API: with an empty mount path the API route matches everything)
+        Route(settings.cloud_route_prefix + "/{path:path}", cloud_route_endpoint,
+              methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         *(examples.web_routes(settings, folder) if folder else []),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do

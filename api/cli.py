@@ -45,6 +45,8 @@ def _banner(settings: Settings, folder: AppFolder | None = None) -> str:
         f"  master key    kept in {settings.data_dir}/master.key (or --master-key / LIVEQUERY_MASTER_KEY)",
         f"  database      {store}",
         f"  event bus     {bus}",
+        *([f"  cloud code    {settings.cloud}" + (" (reloaded on change: --dev)" if settings.dev else "")]
+          if settings.cloud else []),
         *(_example_lines(settings, folder) if folder else []),
     ])
 
@@ -99,8 +101,14 @@ def _serve(settings: Settings, folder: AppFolder | None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.cloud.loader import CloudLoadError
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+    try:
+        app = create_app(settings)
+    except CloudLoadError as error:  # at start-up, never at the first request
+        print(f"livequery serve: cloud code error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 loop="auto", http="auto", ws="websockets-sansio", proxy_headers=False,
                 # permessage-deflate compresses every frame once per client: with it on, a fan-out event is
                 # re-encoded for each subscriber (a sixth of the server's CPU in benchmarks/fanout.py)

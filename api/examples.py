@@ -113,7 +113,7 @@ def with_app_folder(settings: Settings, folder: AppFolder) -> Settings:
     values: dict[str, Any] = {}
     if not settings.schema_file and folder.schema_file:
         values["schema_file"] = str(folder.schema_file)
-    if not getattr(settings, "cloud", "x") and folder.cloud_file:
+    if not settings.cloud and folder.cloud_file:
         values["cloud"] = str(folder.cloud_file)
     return msgspec.structs.replace(settings, **values) if values else settings
 

@@ -11,6 +11,7 @@ from auth import clp as clp_rules
 from auth.principal import Principal
 from auth.sessions import SessionStore
 from livequery.connection import ConfiguredKeys
+from livequery.hooks import LiveHooks
 from livequery.hub import Hub
 from storage.errors import ParseError
 from storage.schema_cache import SchemaCache
@@ -18,7 +19,8 @@ from storage.schema_cache import SchemaCache
 log = logging.getLogger(__name__)
 
 
-def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore) -> Hub:
+def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
+              hooks: LiveHooks | None = None) -> Hub:
     async def resolve_session(token: str) -> Principal | None:
         try:
             return await sessions.resolve(token)
@@ -51,7 +53,7 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore) 
         "clientKey": settings.client_key or ""})
     live = None if settings.live_classes is None else frozenset(settings.live_classes)
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
-               visible_fields=visible_fields, outbox_size=settings.client_queue_frames)
+               visible_fields=visible_fields, outbox_size=settings.client_queue_frames, hooks=hooks)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:

@@ -9,7 +9,7 @@ from auth.principal import Principal
 from auth.tokens import new_object_id
 from livequery.bus import Bus, ChangeEvent
 from storage import required
-from storage.adapter import Document, StorageAdapter
+from storage.adapter import Document, FindOptions, StorageAdapter
 from storage.changes import Changes, SetValue, parse_changes
 from storage.errors import ErrorCode, ParseError
 from storage.query import Compare, Field, MATCH_ALL, Node, conjoin
@@ -112,6 +112,31 @@ class ObjectService:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
         await self._published(class_name, "delete", deleted, None)
         return deleted
+
+    # --- permission checks without writing (cloud code's before-triggers run only when these pass) ---------
+    async def check_create(self, principal: Principal, class_name: str) -> None:
+        """What `create` refuses before it writes anything: class name, master-only classes, CLP, a class the
+        caller may not create."""
+        validate_class_name(class_name)
+        self.check_class_access(principal, class_name)
+        schema = await self._schemas.get(class_name)
+        permissions.check_class_operation(schema, "create", principal)
+        if schema is None and not (principal.is_master or self._settings.allow_client_class_creation):
+            raise ParseError(ErrorCode.OPERATION_FORBIDDEN,
+                             f"This user is not allowed to access non-existent class: {class_name}")
+
+    async def writable(self, principal: Principal, class_name: str, object_id: str,
+                       operation: str) -> Document | None:
+        """The stored object if `principal` may `operation` ("update" or "delete") it by CLP and ACL, else None."""
+        validate_class_name(class_name)
+        self.check_class_access(principal, class_name)
+        schema = await self._schemas.get(class_name)
+        if schema is None:
+            return None
+        pointer_rule = permissions.check_class_operation(schema, operation, principal)
+        scope = conjoin(by_id(object_id), self._write_scope(principal, pointer_rule))
+        found = await self._store.find(class_name, scope, FindOptions(limit=1))
+        return found[0] if found else None
 
     # --- shared -------------------------------------------------------------------------------------------
     def check_class_access(self, principal: Principal, class_name: str) -> None:

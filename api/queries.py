@@ -73,15 +73,17 @@ class QueryService:
         return body
 
     async def get(self, principal: Principal, class_name: str, object_id: str,
-                  params: dict[str, Any]) -> dict[str, Any]:
+                  params: dict[str, Any], extra: Node | None = None) -> dict[str, Any]:
         _check_params(params, GET_PARAMS)
         validate_class_name(class_name)
         self._check_readable_class(principal, class_name)
         schema = await self._schemas.get(class_name)
         if schema is None:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
-        scope = await self.scoped_where(principal, schema, Field(("objectId",), (Compare("$eq", object_id),)),
-                                        "get", None)
+        where: Node = Field(("objectId",), (Compare("$eq", object_id),))
+        if extra is not None:  # a before_find trigger's rewrite of the get
+            where = conjoin(where, extra)
+        scope = await self.scoped_where(principal, schema, where, "get", None)
         found = await self._store.find(class_name, scope, FindOptions(limit=1))
         if not found:
             raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 from starlette.requests import Request
@@ -50,6 +50,9 @@ class Call(msgspec.Struct):
     credentials: Credentials
     principal: Principal = ANONYMOUS
     path_params: dict[str, str] = msgspec.field(default_factory=dict)
+    headers: Mapping[str, str] | None = None  # the HTTP request's (lower-case names), for cloud code
+    ip: str | None = None
+    context: dict[str, Any] | None = None  # X-Parse-Cloud-Context or the SDK's `_context`, for cloud code
 
 
 _json_decoder = msgspec.json.Decoder()
@@ -125,6 +128,7 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
                                        or body.get("_RestAPIKey"))
         credentials.session_token = _text(body.get("_SessionToken"))
         credentials.installation_id = _text(body.get("_InstallationId"))
+    context = _context(headers.get("x-parse-cloud-context"), body.get("_context"))
     for key in _BODY_CREDENTIALS:
         body.pop(key, None)
     override = body.get("_method")
@@ -138,7 +142,23 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
         params, body = body, {}
     else:
         params = {k: _query_value(v) for k, v in request.query_params.items()}
-    return Call(method=method, path=path, body=body, params=params, credentials=credentials)
+    return Call(method=method, path=path, body=body, params=params, credentials=credentials, headers=headers,
+                ip=request.client.host if request.client else None, context=context)
+
+
+def _context(header: str | None, body_value: Any) -> dict[str, Any] | None:
+    """Parse's cloud context: a JSON object in a header, or an object in the body (the JS SDK); else 107."""
+    if header is None and body_value is None:
+        return None
+    value = body_value
+    if header is not None:
+        try:
+            value = _json_decoder.decode(header)
+        except msgspec.DecodeError:
+            value = None
+    if not isinstance(value, dict):
+        raise ParseError(ErrorCode.INVALID_JSON, "Invalid object for context.")
+    return value
 
 
 def _text(value: Any) -> str | None:

@@ -7,6 +7,14 @@ import logging
 from typing import Any
 
 from api.authenticate import Authenticator
+from api.cloud.functions import CloudFunctions
+from api.cloud.jobs import JobRunner
+from api.cloud.live import LiveCloudHooks
+from api.cloud.loader import load_cloud, watch
+from api.cloud.reads import CloudReads
+from api.cloud.runner import HookRunner
+from api.cloud.webhooks import Webhooks
+from api.cloud.writes import CloudWrites
 from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
@@ -19,6 +27,7 @@ from auth.principal import Principal
 from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, ChangeEvent, open_bus
+from livequery.cloud import Cloud
 from storage.adapter import Document, StorageAdapter
 from storage.schema_cache import SchemaCache
 
@@ -44,7 +53,8 @@ def open_store(uri: str) -> StorageAdapter:
 class Services:
     """Everything a request handler may use, built once per server process."""
 
-    def __init__(self, settings: Settings, router: Router) -> None:
+    def __init__(self, settings: Settings, router: Router, cloud: Cloud | None = None) -> None:
+        """`cloud`: the app's hooks; None loads `settings.cloud` (CloudLoadError names the file and line)."""
         self.settings = settings
         self.router = router
         self.store: StorageAdapter = open_store(settings.resolved_database_uri())
@@ -57,7 +67,16 @@ class Services:
         self.queries = QueryService(settings, self.store, self.schemas)
         self.objects = ObjectService(settings, self.store, self.schemas, self.bus, after_write=[self._after_write])
         self.authenticator = Authenticator(settings, self.resolve_session)
-        self.hub = build_hub(settings, self.schemas, self.sessions)
+        if cloud is None and settings.cloud:
+            cloud = load_cloud(settings.cloud)
+        # cloud code: the paths every door (REST, batch, request.api, GraphQL) writes, reads and calls through
+        self.hooks = HookRunner(self, cloud, settings.cloud_after_timeout)
+        self.writes = CloudWrites(settings, self.objects, self.hooks)
+        self.reads = CloudReads(self.queries, self.hooks)
+        self.functions = CloudFunctions(self.hooks)
+        self.jobs = JobRunner(self, self.hooks)
+        self.webhooks = Webhooks(self)
+        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
@@ -112,7 +131,11 @@ class Services:
         if self.settings.schema_file:
             await self.import_schema_file(self.settings.schema_file)
         await self.schemas.all()
+        await self.jobs.recover()
+        await self.webhooks.load()
         await self.bus.start()
+        if self.settings.dev and self.settings.cloud:
+            self._tasks.append(asyncio.create_task(watch(self.settings.cloud, self.hooks.use), name="cloud-reload"))
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus), name="livequery-hub"))
         if self.settings.redis_url:
             self._tasks.append(asyncio.create_task(self._follow_auth(), name="auth-follower"))
@@ -128,6 +151,8 @@ class Services:
         await self.schemas.all()
 
     async def stop(self) -> None:
+        await self.jobs.stop()
+        await self.webhooks.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -34,6 +34,11 @@ class Settings(msgspec.Struct, frozen=True):
     client_queue_frames: int = 1000
     example: str | None = None  # an app folder to serve: a name under examples/ or a path (api/examples.py)
     schema_file: str = ""  # a schema file imported at start-up (`livequery schema import` semantics)
+    cloud: str = ""  # the cloud code module (a .py file); empty: none
+    dev: bool = False  # reload the cloud module when its file changes
+    cloud_after_timeout: float = 10.0  # seconds an after-trigger may take before it is abandoned (and logged)
+    cloud_route_prefix: str = "/cloud"  # where @cloud.route endpoints are served
+    webhook_key: str | None = None  # sent as X-Parse-Webhook-Key to webhooks registered through /hooks
 
     @property
     def server_url(self) -> str:
@@ -65,10 +70,15 @@ _OPTIONS: list[tuple[str, str, type, str]] = [
     ("schema_file", "--schema", str, "a schema file (JSON) whose classes are created or updated at start-up"),
     ("example", "--example", str, "serve an example app (event_registration, ...) with its schema, cloud code, "
      "permissions, seed data and page, on a fresh data folder unless --data-dir is given"),
+    ("cloud", "--cloud", str, "cloud code module (path/to/cloud.py) defining `cloud = Cloud()`"),
+    ("webhook_key", "--webhook-key", str, "key sent as X-Parse-Webhook-Key to webhooks (/hooks)"),
+    ("cloud_after_timeout", "--cloud-after-timeout", float,
+     "seconds an after_save/after_delete/after_login hook may run before it is abandoned (default 10)"),
 ]
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
+    ("dev", "--dev", "development: reload the --cloud module whenever its file changes"),
 ]
 
 

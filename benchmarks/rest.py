@@ -47,12 +47,15 @@ async def timed_requests(session: aiohttp.ClientSession, make_request: Any, tota
             "p99_ms": round(percentile(latencies, 0.99), 2), "count": total}
 
 
-async def run(url: str, creates: int, objects: int, queries: int, concurrency: int) -> dict[str, Any]:
+async def run(url: str, creates: int, objects: int, queries: int, concurrency: int,
+              create_class: str = "BenchCreate") -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(headers=HEADERS, connector=connector) as session:
         create_stats = await timed_requests(
-            session, lambda i: ("POST", f"{url}/classes/BenchCreate", {"n": i, "name": f"item{i}"}),
+            session, lambda i: ("POST", f"{url}/classes/{create_class}", {"n": i, "name": f"item{i}"}),
             creates, concurrency)
+        if queries == 0:
+            return {"creates": create_stats}
         rng = random.Random(7)
         batch: list[dict[str, Any]] = []
         for i in range(objects):
@@ -81,10 +84,15 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--cloud", default="", help="serve with this cloud code module (see benchmarks/cloud_*.py)")
+    parser.add_argument("--create-class", default="BenchCreate", help="the class the create workload writes")
     args = parser.parse_args()
     extra = ["--database-uri", args.database_uri] if args.database_uri else []
+    if args.cloud:
+        extra += ["--cloud", args.cloud]
     with running_server(*extra) as url:
-        result = asyncio.run(run(url, args.creates, args.objects, args.queries, args.concurrency))
+        result = asyncio.run(run(url, args.creates, args.objects, args.queries, args.concurrency, args.create_class))
+    result["cloud"] = args.cloud or None
     result["store"] = args.database_uri.split(":", 1)[0] if args.database_uri else "sqlite"
     print(json.dumps(result))
 

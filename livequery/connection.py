@@ -15,6 +15,8 @@ from typing import NamedTuple
 import msgspec
 
 from auth.principal import ANONYMOUS, MASTER, Principal
+from livequery.cloud import CloudQuery
+from livequery.hooks import LiveHooks, Who
 from livequery.protocol import (
     Connect,
     LiveQueryErrorCode,
@@ -107,8 +109,9 @@ class Connection:
     """
 
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver, prepare: QueryPreparer,
-                 owner: Subscriber | None = None) -> None:
+                 owner: Subscriber | None = None, hooks: LiveHooks | None = None) -> None:
         self._check_keys = check_keys
+        self._hooks = hooks
         self._resolve_session = resolve_session
         self._prepare = prepare
         self.owner = owner
@@ -129,7 +132,7 @@ class Connection:
             if message is None:
                 return []
             if isinstance(message, Connect):
-                return self._connect(message)
+                return await self._connect(message)
             if self.client_id is None:
                 return [Send(error_frame(LiveQueryErrorCode.NOT_CONNECTED, _NOT_CONNECTED, reconnect=True))]
             if isinstance(message, Unsubscribe):
@@ -157,10 +160,19 @@ class Connection:
             subscription.principal = self._effective(user)
             subscription.acl = frozenset(subscription.principal.acl_keys())
 
-    def _connect(self, message: Connect) -> list[Action]:
+    async def _connect(self, message: Connect) -> list[Action]:
         access = self._check_keys(message)
         if access is Access.DENIED:
             return [Send(error_frame(LiveQueryErrorCode.INVALID_KEYS, "Key in request is not valid", reconnect=True))]
+        if self._hooks is not None and self._hooks.has("before_connect"):
+            user = await self._user(message.sessionToken)
+            principal = user or ANONYMOUS
+            if access is Access.MASTER:
+                principal = msgspec.structs.replace(principal, is_master=True)
+            try:
+                await self._hooks.before_connect(Who(principal, message.sessionToken, message.installationId))
+            except ParseError as refused:  # as Parse: not registered, the socket stays open
+                return [Send(error_frame(refused.code, refused.message, reconnect=False))]
         actions: list[Action] = list(self.close())  # a second connect starts over, as a new client
         self.client_id = str(uuid.uuid4())
         self.installation_id = message.installationId
@@ -181,8 +193,21 @@ class Connection:
 
     async def _subscribe(self, client_id: str, message: Subscribe | Update) -> list[Action]:
         request_id, spec = message.requestId, message.query
+        where, keys, watch = spec.where, spec.selected_keys(), spec.watched()
+        if self._hooks is not None and self._hooks.has("before_subscribe", spec.className):
+            asked = CloudQuery(spec.className, dict(spec.where or {}), keys=None if keys is None else list(keys),
+                               watch=None if watch is None else list(watch))
+            who = Who(self._effective(await self._user(message.sessionToken)),
+                      message.sessionToken or self.session_token, self.installation_id, request_id)
+            try:
+                hooked = await self._hooks.before_subscribe(asked, who)
+            except ParseError as exc:
+                return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
+            where = hooked.where
+            keys = None if hooked.keys is None else tuple(hooked.keys)
+            watch = None if hooked.watch is None else tuple(hooked.watch)
         try:
-            query = self._prepare(spec.className, spec.where)
+            query = self._prepare(spec.className, where)
         except ParseError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
         user = await self._user(message.sessionToken)
@@ -190,7 +215,7 @@ class Connection:
             return [Send(error_frame(ErrorCode.INVALID_SESSION_TOKEN, "Invalid session token", reconnect=False,
                                      request_id=request_id))]
         subscription = Subscription(
-            self.owner, request_id, query, self._effective(user), keys=spec.selected_keys(), watch=spec.watched(),
+            self.owner, request_id, query, self._effective(user), keys=keys, watch=watch,
             ident=event_ident(client_id, self.installation_id, request_id),
             session_token=message.sessionToken)
         actions: list[Action] = []

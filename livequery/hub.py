@@ -8,7 +8,9 @@ falls behind is closed (4008 "too slow") and never delays anyone else.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -16,10 +18,12 @@ from typing import Any
 import msgspec
 
 from auth.principal import Principal
+from storage.errors import ParseError
 from livequery.bus import Bus, ChangeEvent
 from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver
 from livequery.events import (
     WITH_ORIGINAL,
+    LiveEventKind,
     classify,
     default_audience,
     object_json,
@@ -27,6 +31,7 @@ from livequery.events import (
     select_keys,
     strip_hidden,
 )
+from livequery.hooks import EventParts, LiveHooks, Who
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
 from livequery.subscriptions import Subscription, SubscriptionIndex
 
@@ -34,6 +39,8 @@ log = logging.getLogger(__name__)
 
 Document = Mapping[str, Any]
 SendBytes = Callable[[bytes], Awaitable[None]]
+Produce = Callable[[], Awaitable["bytes | None"]]
+"""Makes one frame later (an after_live_query_event hook's), or None to send nothing."""
 CanSee = Callable[[Principal, str, Document], bool]
 """An extra read check after the ACL (auth's CLP). Not called for the master key."""
 VisibleFields = Callable[[Principal, str, Document], Document]
@@ -65,8 +72,11 @@ class ClientHandle:
         self._pump: asyncio.Task[Any] | None = None
         self._sending = False
         self._interrupted = False
+        # frames waiting behind an after_live_query_event hook of this client (None: none, the usual case)
+        self._later: deque[bytes | Produce] | None = None
+        self._later_task: asyncio.Task[None] | None = None
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
-                                     prepare=hub.index.prepare, owner=self)
+                                     prepare=hub.index.prepare, owner=self, hooks=hub.hooks)
 
     @property
     def client_id(self) -> str | None:
@@ -94,20 +104,58 @@ class ClientHandle:
         """Queue a frame without waiting; a full outbox closes this client (4008), dropping its backlog."""
         if self.closed:
             return
+        if self._later is not None:  # behind a hook's frame: keep this client's order
+            self._later.append(frame)
+            return
         try:
             self.outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            log.warning("live query client %s is too slow (%d frames queued): closing it",
-                        self.client_id, self.outbox.qsize())
-            self._hub.slow_clients += 1
-            self.close(TOO_SLOW, "too slow", farewell=error_frame(
-                LiveQueryErrorCode.INVALID_MESSAGE, "Client is too slow: too many events queued", reconnect=True))
+            self._too_slow()
+
+    def _too_slow(self) -> None:
+        log.warning("live query client %s is too slow (%d frames queued): closing it",
+                    self.client_id, self.outbox.qsize())
+        self._hub.slow_clients += 1
+        self.close(TOO_SLOW, "too slow", farewell=error_frame(
+            LiveQueryErrorCode.INVALID_MESSAGE, "Client is too slow: too many events queued", reconnect=True))
+
+    def offer_later(self, produce: Produce) -> None:
+        """Queue a frame an after_live_query_event hook must produce first (None: nothing to send). The hooks
+        run in this client's own task, so a slow hook delays this client's frames only, and in order."""
+        if self.closed:
+            return
+        if self._later is None:
+            self._later = deque()
+            self._later_task = asyncio.get_running_loop().create_task(self._run_later())
+        elif len(self._later) >= self.outbox.maxsize:
+            self._too_slow()
+            return
+        self._later.append(produce)
+
+    async def _run_later(self) -> None:
+        later = self._later
+        while later:  # offer()/offer_later() append to it meanwhile
+            item = later[0]
+            frame = item if isinstance(item, bytes) else await item()
+            if self._later is not later:  # closed meanwhile
+                return
+            later.popleft()
+            if frame is not None:
+                self._later = None  # this one goes to the outbox now
+                self.offer(frame)
+                if self.closed:
+                    return
+                self._later = later
+        self._later = None
 
     def close(self, code: int = 1000, reason: str = "", *, farewell: bytes | None = None) -> None:
         """Stop delivering, free every subscription, and end `pump` with this Close. Idempotent."""
         if self.closed:
             return
         self.closed = True
+        self._later = None
+        if self._later_task is not None and self._later_task is not asyncio.current_task():
+            self._later_task.cancel()
         while not self.outbox.empty():  # what is still queued is dropped: the socket is going
             self.outbox.get_nowait()
         self.outbox.put_nowait(Close(code, reason, farewell))
@@ -181,13 +229,15 @@ class Hub:
     def __init__(self, *, check_keys: KeyCheck, resolve_session: SessionResolver,
                  live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
-                 outbox_size: int = 1024, index: SubscriptionIndex | None = None) -> None:
+                 outbox_size: int = 1024, index: SubscriptionIndex | None = None,
+                 hooks: LiveHooks | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
         authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
         `visible_fields` is called per subscriber and objects are shared per visible key set."""
         self.check_keys = check_keys
         self.resolve_session = resolve_session
+        self.hooks = hooks  # cloud code's LiveQuery hooks; classes without one pay a dict look-up per event
         self.live_classes = live_classes
         self.index = index if index is not None else SubscriptionIndex()
         self._can_see = can_see
@@ -216,8 +266,14 @@ class Hub:
 
     async def run(self, bus: Bus) -> None:
         """Consume the bus until cancelled."""
+        hooks = self.hooks
         async with bus.subscribe() as events:
             async for event in events:
+                if hooks is not None and hooks.has("after_live_query_write", event.class_name):
+                    hooked = await hooks.after_write(event)  # once per write, before any subscriber
+                    if hooked is None:
+                        continue
+                    event = hooked
                 self.dispatch(event)
                 await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
 
@@ -285,6 +341,7 @@ class _Fanout:
         "delivered",
         "denied_before",
         "denied_now",
+        "hooked",
         "hub",
         "is_delete",
         "is_new",
@@ -306,6 +363,8 @@ class _Fanout:
         self.objects_now: dict[Hashable, bytes] = {}
         self.objects_before: dict[Hashable, bytes] = {}
         self.delivered = 0
+        hooks = hub.hooks
+        self.hooked = hooks is not None and hooks.has("after_live_query_event", class_name)
 
     def deliver(self, subscription: Subscription, matched_before: bool, matches_now: bool) -> None:
         owner = subscription.owner
@@ -321,6 +380,10 @@ class _Fanout:
         if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
                                                                self.original):
             return
+        if self.hooked:
+            owner.offer_later(self.hooked_frame(subscription, kind))  # type: ignore[attr-defined]
+            self.delivered += 1
+            return
         object_bytes = self.encoded(subscription, self.current, self.objects_now)
         if kind in WITH_ORIGINAL and self.original is not None:
             frame = event_frame(kind, subscription.ident, object_bytes,
@@ -329,6 +392,42 @@ class _Fanout:
             frame = event_frame(kind, subscription.ident, object_bytes)
         owner.offer(frame)
         self.delivered += 1
+
+    def hooked_frame(self, subscription: Subscription, kind: LiveEventKind) -> Produce:
+        """The frame of this event for one subscriber, made after its after_live_query_event hook ran on its own
+        copy of what that subscriber may see."""
+        hub, class_name, principal = self.hub, self.class_name, subscription.principal
+        current = copy.deepcopy(dict(hub._visible_fields(principal, class_name, self.current)))
+        original = None
+        if kind in WITH_ORIGINAL and self.original is not None:
+            original = copy.deepcopy(dict(hub._visible_fields(principal, class_name, self.original)))
+        owner = subscription.owner
+        installation_id = getattr(getattr(owner, "connection", None), "installation_id", None)
+        who = Who(principal, subscription.session_token, installation_id, subscription.request_id)
+        parts: EventParts = (kind, current, original)
+
+        async def produce() -> bytes | None:
+            hooks = hub.hooks
+            if hooks is None:
+                return None
+            try:
+                sent = await hooks.after_event(class_name, parts, who)
+            except ParseError as error:  # as Parse: an error frame to this subscriber instead of the event
+                return error_frame(error.code, error.message, reconnect=False, request_id=subscription.request_id)
+            except Exception:
+                log.exception("live query: after_live_query_event for %r failed", subscription)
+                return None
+            if sent is None:
+                return None
+            event, obj, before = sent
+            keys = subscription.keys
+            object_bytes = object_json(class_name, select_keys(obj, keys))
+            if before is not None and event in WITH_ORIGINAL:
+                return event_frame(event, subscription.ident, object_bytes,
+                                   object_json(class_name, select_keys(before, keys)))
+            return event_frame(event, subscription.ident, object_bytes)
+
+        return produce
 
     def can_read(self, subscription: Subscription, doc: Document, readers: list[Any] | None) -> bool:
         principal = subscription.principal

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from api import permissions
+from api.cloud.runner import caller_of
 from api.output import set_by_server
 from api.request import Call
 from api.router import Reply, Router
@@ -33,13 +34,14 @@ async def sign_up(call: Call, s: Services) -> Reply:
                                                 public_read=not s.settings.enforce_private_users)
     internal = {**prepared.internal, "ACL": prepared.acl}
     try:
-        document = await s.objects.create(call.principal, USER, prepared.body, internal=internal, object_id=user_id)
+        saved = await s.writes.create(caller_of(call), USER, prepared.body, internal=internal, object_id=user_id)
     except ParseError as error:
         await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"))
         raise
     session = await s.sessions.create(user_id, action="signup", installation_id=call.credentials.installation_id)
-    return Reply({"objectId": user_id, "createdAt": document["createdAt"], "sessionToken": session["sessionToken"],
-                  **set_by_server(document, body)}, 201, {"Location": f"{s.settings.server_url}/users/{user_id}"})
+    return Reply({"objectId": user_id, "createdAt": saved.after["createdAt"], "sessionToken": session["sessionToken"],
+                  **set_by_server(saved.after, body), **saved.echo}, 201,
+                 {"Location": f"{s.settings.server_url}/users/{user_id}"})
 
 
 async def log_in(call: Call, s: Services) -> Reply:
@@ -47,10 +49,19 @@ async def log_in(call: Call, s: Services) -> Reply:
     user = await user_rules.log_in(s.store, s.passwords, username=source.get("username"),
                                    email=source.get("email"), password=source.get("password"),
                                    allow_locked=call.principal.is_master)
+    before = s.hooks.find("before_login", USER)
+    if before is not None:  # credentials are checked; a refusal leaves no session
+        request = await s.hooks.request_for(before, caller_of(call), object=s.writes.present(user, USER))
+        await s.hooks.run(before, request, call.principal)
     session = await s.sessions.create(user["objectId"], action="login",
                                       installation_id=call.credentials.installation_id)
     viewer = Principal(user_id=user["objectId"], session_token=session["sessionToken"])
-    return Reply(await _output(s, user, viewer, session["sessionToken"]))
+    output = await _output(s, user, viewer, session["sessionToken"])
+    after = s.hooks.find("after_login", USER)
+    if after is not None:
+        request = await s.hooks.request_for(after, caller_of(call).acting_as(viewer), object=dict(output))
+        await s.hooks.run_after(after, request, viewer)
+    return Reply(output)
 
 
 async def log_out(call: Call, s: Services) -> Reply:
@@ -60,6 +71,11 @@ async def log_out(call: Call, s: Services) -> Reply:
         if found:  # through the write path, so every process's caches and open sockets learn of it
             await s.objects.delete(MASTER, SESSION, found[0]["objectId"])
         await s.sessions.revoke(token)
+        after = s.hooks.find("after_logout", SESSION)
+        if found and after is not None:
+            request = await s.hooks.request_for(after, caller_of(call).acting_as(MASTER), user=None,
+                                                object=s.writes.present(found[0], SESSION))
+            await s.hooks.run_after(after, request)
     return Reply({})
 
 
@@ -95,7 +111,7 @@ async def update_user(call: Call, s: Services) -> Reply:
     if "ACL" in body and body["ACL"] is not None and not principal.is_master:
         body["ACL"] = user_rules.keep_owner_access(user_rules.validate_acl(body["ACL"]), object_id, principal)
     try:
-        _before, after, changes = await s.objects.update(principal, USER, object_id, body, internal=internal or None)
+        saved = await s.writes.update(caller_of(call), USER, object_id, body, internal=internal or None)
     except ParseError as error:
         await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"),
                                            exclude_id=object_id)
@@ -105,25 +121,25 @@ async def update_user(call: Call, s: Services) -> Reply:
         await s.sessions.revoke_user_sessions(object_id, keep_token=keep)
         await s.hub.refresh_sessions(object_id)
         await s.sessions_revoked(object_id, keep)
-    return Reply(update_response(after, changes))
+    return Reply(update_response(saved.after, saved.changes, saved.echo))
 
 
 async def delete_user(call: Call, s: Services) -> Reply:
     object_id = call.path_params["objectId"]
     if not call.principal.is_master and call.principal.user_id is None:
         raise ParseError(ErrorCode.SESSION_MISSING, f"Cannot delete user {object_id}.")
-    await s.objects.delete(call.principal, USER, object_id)
+    await s.writes.delete(caller_of(call), USER, object_id)
     await s.sessions.revoke_user_sessions(object_id)
     await s.hub.refresh_sessions(object_id)
     return Reply({})
 
 
 async def find_users(call: Call, s: Services) -> Reply:
-    return Reply(await s.queries.find(call.principal, USER, call.params))
+    return Reply(await s.reads.find(caller_of(call), USER, call.params))
 
 
 async def get_user(call: Call, s: Services) -> Reply:
-    return Reply(await s.queries.get(call.principal, USER, call.path_params["objectId"], call.params))
+    return Reply(await s.reads.get(caller_of(call), USER, call.path_params["objectId"], call.params))
 
 
 def register(router: Router) -> None:

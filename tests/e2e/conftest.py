@@ -84,9 +84,10 @@ class RunningServer:
 
 
 def server_command(port: int, data_dir: str, extra_args: list[str]) -> list[str]:
+    """Every server runs tests/e2e/cloud_code.py (for cloud.test.mjs; its triggers are on E2E* classes only)."""
     return [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--app-id", APP_ID,
             "--master-key", MASTER_KEY, "--javascript-key", JS_KEY, "--data-dir", data_dir,
-            "--allow-client-class-creation", *extra_args]
+            "--allow-client-class-creation", "--cloud", str(E2E_DIR / "cloud_code.py"), *extra_args]
 
 
 def _wait_until_healthy(server: RunningServer, timeout: float) -> None:

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from api.app import create_app
 from api.settings import Settings
+from livequery.cloud import Cloud
 from tests.storage.mongo_server import switched_database, switched_database_uri
 
 APP_ID = "lq-app"
@@ -98,11 +99,17 @@ def test_store(tmp_path: Path) -> Iterator[None]:
 
 
 @pytest.fixture
-async def live_server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveServer]:
+def live_cloud() -> Cloud | None:
+    """The cloud code the live server runs; a test module overrides this fixture to give its own."""
+    return None
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path, test_store: None, live_cloud: Cloud | None) -> AsyncIterator[LiveServer]:
     settings = Settings(app_id=APP_ID, master_key=MASTER_KEY, data_dir=str(tmp_path),
                         allow_client_class_creation=True, port=_free_port(),
                         database_uri=switched_database_uri(tmp_path))
-    app = create_app(settings)
+    app = create_app(settings, live_cloud)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio", ws_per_message_deflate=False,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
