@@ -51,6 +51,14 @@ def caller_id(request: Any) -> str:
     return request.user["objectId"]
 
 
+def written_for_self(request: Any, refusal: str) -> str:
+    """The `user` of the object being written, who must be the caller (the master key may name anyone)."""
+    user = id_of(request.object.get("user"))
+    if not request.master and user != caller_id(request):
+        raise CloudError(119, refusal)
+    return user
+
+
 def changed(request: Any, field: str) -> bool:
     before = request.original or {}
     return request.object.get(field) != before.get(field)
@@ -138,9 +146,7 @@ async def check_registration(request: Any) -> None:
 async def register(request: Any) -> None:
     """A user registers themself, once per event; confirmed while seats are left, else waitlisted."""
     registration = request.object
-    user = id_of(registration.get("user"))
-    if not request.master and user != caller_id(request):
-        raise CloudError(119, "You can register only yourself.")
+    user = written_for_self(request, "You can register only yourself.")
     event = await fetch(request, "Event", id_of(registration.get("event")), "event")
     # Once per user and event, also for two requests at the same moment: the key is unique in the store
     # (app.json), so exactly one of them creates it; the other is refused here before taking a seat.
@@ -271,9 +277,7 @@ async def announce_cancelled_session(request: Any) -> None:
 async def check_feedback(request: Any) -> None:
     """Once per user and session, from a confirmed attendee of the session's event."""
     feedback = request.object
-    user = id_of(feedback.get("user"))
-    if not request.master and user != caller_id(request):
-        raise CloudError(119, "You can give feedback only as yourself.")
+    user = written_for_self(request, "You can give feedback only as yourself.")
     session = await fetch(request, "Session", id_of(feedback.get("session")), "session")
     attending = await request.api.first("Registration", where={
         "event": session["event"], "user": pointer("_User", user), "status": CONFIRMED}, master=True)

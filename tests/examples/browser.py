@@ -28,6 +28,8 @@ from typing import Any, AsyncIterator
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.conftest import stop_process
+
 CHROMIUM_MISSING = ("chromium is not installed: the page tests drive Debian's headless chromium. Run "
                     "`bash scripts/test`, which installs it, or `apt-get install chromium`.")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -78,7 +80,7 @@ class Browser:
                 finally:
                     await browser._close()
             finally:
-                _stop(process)
+                stop_process(process)
                 log.close()
 
     async def context(self) -> Page:
@@ -221,12 +223,3 @@ async def _devtools_url(process: subprocess.Popen[bytes], profile: Path, timeout
         await asyncio.sleep(0.05)
     raise BrowserError(f"chromium did not open its DevTools port within {timeout:.0f}s")
 
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
