@@ -64,10 +64,10 @@ class AppFolder(msgspec.Struct, frozen=True):
 
     def seed_summary(self) -> str:
         """What the seed module says a visitor can log in as (its `SUMMARY`), or ''."""
-        module = self._seed_module()
+        module = self.seed_module()
         return str(getattr(module, "SUMMARY", "")) if module else ""
 
-    def _seed_module(self) -> Any:
+    def seed_module(self) -> Any:
         file = self._optional("seed.py")
         if file is None:
             return None
@@ -136,7 +136,7 @@ async def prepare(app: Any, services: Services, folder: AppFolder) -> None:
         for class_name, clp in setup.class_level_permissions.items():
             await parse.request("PUT", f"/schemas/{class_name}", {"classLevelPermissions": clp}, master=True)
         if is_fresh:
-            module = folder._seed_module()
+            module = folder.seed_module()
             if module is not None:
                 log.info("seeding the %s example", folder.name)
                 await module.seed(parse)
