@@ -9,6 +9,7 @@ a notification by its user only.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
@@ -316,5 +317,6 @@ async def notify(request: Any, user_id: str | None, event: dict[str, Any], messa
 async def notify_attendees(request: Any, event: dict[str, Any], message: str) -> None:
     confirmed = await request.api.find("Registration", where={"event": pointer("Event", event["objectId"]),
                                                               "status": CONFIRMED}, limit=10_000, master=True)
-    for registration in confirmed:
-        await notify(request, id_of(registration.get("user")), event, message)
+    users = [id_of(registration.get("user")) for registration in confirmed]
+    for start in range(0, len(users), 25):  # a few at a time: a big event's attendees are told quickly
+        await asyncio.gather(*(notify(request, user, event, message) for user in users[start:start + 25]))
