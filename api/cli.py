@@ -51,16 +51,15 @@ def _banner(settings: Settings, folder: AppFolder | None = None) -> str:
     ])
 
 
-def _check_schema_file(path: str) -> None:
-    """A bad `--schema` file stops the server before it starts, with the file's problems (checks against the
-    stored classes happen at start-up)."""
-    from api.schema_import import load_schema_file
-    from storage.schema_file import SchemaFileError, read_schema_file
+def _check_schema_file(settings: Settings) -> None:
+    """A `--schema` file that cannot be imported stops the server before it starts, naming every problem."""
+    from api.schema_cli import check_schema_file
+    from storage.errors import ParseError
 
     try:
-        read_schema_file(load_schema_file(path))
-    except SchemaFileError as error:
-        print(f"livequery serve --schema {path}: {error.message}", file=sys.stderr)
+        check_schema_file(settings.schema_file, settings.resolved_database_uri())
+    except ParseError as error:
+        print(f"livequery serve --schema {settings.schema_file}: {error.message}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -87,9 +86,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"livequery serve: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         settings = with_app_folder(settings, folder)
-    if settings.schema_file:
-        _check_schema_file(settings.schema_file)
     with fresh_data_dir(settings) as served:
+        if served.schema_file:  # checked against the database the server will use
+            _check_schema_file(served)
         _serve(with_master_key(served), folder)
 
 

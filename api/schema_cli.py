@@ -14,6 +14,7 @@ from typing import Any
 from api.schema_import import export_schema, import_schema, load_schema_file
 from api.services import open_store
 from api.settings import Settings
+from storage.adapter import StorageAdapter
 from storage.errors import ParseError
 
 USAGE = "livequery schema import FILE [--dry-run] | livequery schema export [FILE] [--format seed|parse]"
@@ -43,11 +44,30 @@ def database_uri(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
     return Settings(database_uri=uri, data_dir=data_dir).resolved_database_uri()
 
 
-async def _run(args: argparse.Namespace, uri: str) -> list[str]:
-    data = load_schema_file(args.file) if args.command == "import" else None
+def _opened_store(uri: str) -> StorageAdapter:
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    store = open_store(uri)
+    return open_store(uri)
+
+
+def check_schema_file(path: str, uri: str) -> None:
+    """What `serve --schema` runs before starting: the whole import, dry, against the database; a
+    SchemaFileError names every problem."""
+    async def dry_run() -> None:
+        data = load_schema_file(path)
+        store = _opened_store(uri)
+        await store.open()
+        try:
+            await import_schema(data, store, dry_run=True)
+        finally:
+            await store.close()
+
+    asyncio.run(dry_run())
+
+
+async def _run(args: argparse.Namespace, uri: str) -> list[str]:
+    data = load_schema_file(args.file) if args.command == "import" else None
+    store = _opened_store(uri)
     await store.open()
     try:
         if args.command == "import":

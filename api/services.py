@@ -19,7 +19,7 @@ from api.live import build_hub
 from api.objects import ObjectService
 from api.queries import QueryService
 from api.router import Router
-from api.schema_import import import_schema, load_schema_file
+from api.schema_import import ImportReport, import_schema, load_schema_file
 from api.settings import Settings
 from auth import users as user_rules
 from auth.passwords import Passwords
@@ -143,12 +143,18 @@ class Services:
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))
 
-    async def import_schema_file(self, path: str) -> None:
+    async def import_schema_file(self, path: str) -> ImportReport:
         """`--schema FILE`: create or update the file's classes (idempotent); logs what changed."""
-        report = await import_schema(load_schema_file(path), self.store)
+        return await self.import_schema(load_schema_file(path), source=path)
+
+    async def import_schema(self, data: Any, *, source: str = "schema") -> ImportReport:
+        """Create or update the classes of a parsed schema file (see api.schema_import) and let this process
+        see them at once; logs what changed. SchemaFileError, with nothing written, for a file in error."""
+        report = await import_schema(data, self.store)
         for line in report.lines():
-            log.info("schema %s: %s", path, line)
+            log.info("%s: %s", source, line)
         await self.schemas.all()
+        return report
 
     async def stop(self) -> None:
         await self.jobs.stop()

@@ -50,18 +50,19 @@ OPEN_CLP: dict[str, Any] = {
 
 class FieldOptions(msgspec.Struct, frozen=True, omit_defaults=True):
     """Parse's per-field options: a create without a required field is refused (142); a missing value gets the
-    default. `default_value` is stored in REST form; None means no default (Parse ignores a null default)."""
+    default. `required` is None when never given (`/schemas` then shows no `required`, as Parse Server);
+    `default_value` is stored in REST form, None meaning no default (Parse ignores a null default)."""
 
-    required: bool = False
+    required: bool | None = None
     default_value: Any = None
 
     def is_empty(self) -> bool:
-        return not self.required and self.default_value is None
+        return self.required is None and self.default_value is None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if self.required:
-            out["required"] = True
+        if self.required is not None:
+            out["required"] = self.required
         if self.default_value is not None:
             out["defaultValue"] = self.default_value
         return out
@@ -135,8 +136,8 @@ def parse_field_type(spec: Any) -> FieldType:
 
 def parse_field_options(class_name: str, name: str, kind: FieldType, spec: Mapping[str, Any]) -> FieldOptions:
     """`required` and `defaultValue` of a field spec, checked as Parse checks them (SchemaController)."""
-    required = spec.get("required", False)
-    if not isinstance(required, bool):
+    required = spec.get("required")
+    if required is not None and not isinstance(required, bool):
         raise ParseError(ErrorCode.INVALID_JSON, f"required of {class_name}.{name} must be true or false")
     default = spec.get("defaultValue")
     if default is not None:

@@ -132,7 +132,9 @@ def _read_class(entry: Any, position: int, problems: list[str]) -> ClassSpec | N
             problems.append(f"{where}: is a built-in {built_in[name].describe()} field, not {kind.describe()}")
             continue
         fields[name] = kind
-        options[name] = field_options
+        # the seed format lists `required` on every field: false there means what leaving it out means
+        options[name] = field_options if field_options.required else msgspec.structs.replace(field_options,
+                                                                                              required=None)
     geo_points = [name for name, kind in fields.items() if kind.type == "GeoPoint"]
     if len(geo_points) > 1:
         problems.append(f"{label}: only one GeoPoint field may exist in a class ({', '.join(geo_points)})")
@@ -169,8 +171,7 @@ def _read_field(class_name: str, name: Any, spec: Any, where: str,
 
 def _explain(spec: Mapping[str, Any], error: ParseError) -> str:
     if error.code == ErrorCode.INCORRECT_TYPE and error.message.startswith("invalid field type"):
-        known = ", ".join(sorted(kind for kind in _PUBLIC_TYPES))
-        return f"unknown type {spec.get('type')!r} (one of {known})"
+        return f"unknown type {spec.get('type')!r} (one of {', '.join(_PUBLIC_TYPES)})"
     return error.message
 
 
@@ -224,7 +225,7 @@ def _field_json(schema: ClassSchema, name: str) -> dict[str, Any]:
     kind = schema.fields[name]
     options = schema.options.get(name, FieldOptions())
     # Parse always requires a user's password (201 without one)
-    required = options.required or (schema.class_name == "_User" and name == "password")
+    required = bool(options.required) or (schema.class_name == "_User" and name == "password")
     out: dict[str, Any] = {"type": kind.type, "required": required}
     if kind.target_class:
         out["targetClass"] = _EXPORT_NAMES.get(kind.target_class, kind.target_class)

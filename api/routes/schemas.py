@@ -130,7 +130,8 @@ async def update_schema(call: Call, s: Services) -> Reply:
 async def delete_schema(call: Call, s: Services) -> Reply:
     require_master(call, write=True)
     class_name = validate_class_name(call.path_params["className"])
-    await s.store.delete_class(class_name)
+    if await s.store.get_schema(class_name) is not None:  # a class that does not exist is already gone (Parse: {})
+        await s.store.delete_class(class_name)
     s.schemas.forget(class_name)
     return Reply({})
 

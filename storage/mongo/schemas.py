@@ -107,7 +107,8 @@ def _options(fields: Mapping[str, FieldType], stored: Mapping[str, Any]) -> dict
     options: dict[str, FieldOptions] = {}
     for name, spec in stored.items():
         if name in fields and isinstance(spec, dict):
-            value = FieldOptions(spec.get("required") is True, spec.get("defaultValue"))
+            required = spec.get("required")
+            value = FieldOptions(required if isinstance(required, bool) else None, spec.get("defaultValue"))
             if not value.is_empty():
                 options[name] = value
     return options

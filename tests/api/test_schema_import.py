@@ -235,3 +235,11 @@ async def test_serve_with_a_schema_file_imports_it_at_start_up(tmp_path: Path) -
             assert schema is not None and schema.options["engagementType"].required
         finally:
             await app.state.services.stop()
+
+
+async def test_an_import_through_the_running_server_applies_at_once(client: ParseClient, app: Any) -> None:
+    await client.create("Event", {"title": "cached before the import"}, master=True)
+    report = await app.state.services.import_schema(seed_schema(SEED_PAGES[0]))
+    assert report.changed
+    refused = await client.request("POST", "/classes/Event", {"title": "no description"})
+    assert refused.json() == {"code": 142, "error": "description is required"}

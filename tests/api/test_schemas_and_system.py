@@ -72,3 +72,33 @@ async def test_config_is_set_by_master_and_read_by_anyone_without_master_only_pa
 async def test_health_reports_ok_and_the_bus(client: ParseClient) -> None:
     body = (await client.http.get("/parse/health")).json()
     assert body["status"] == "ok" and body["bus"]["bus"] == "memory"
+
+
+async def test_deleting_a_class_that_does_not_exist_succeeds_as_in_parse(client: ParseClient) -> None:
+    response = await client.request("DELETE", "/schemas/Missing", master=True)
+    assert (response.status_code, response.json()) == (200, {})
+    invalid = await client.request("DELETE", "/schemas/9bad", master=True)
+    assert invalid.json()["code"] == 103
+
+
+async def test_indexes_are_added_listed_and_deleted_through_the_schema_api(client: ParseClient) -> None:
+    await client.request("POST", "/schemas/Indexed", {}, master=True)
+    added = await client.request("PUT", "/schemas/Indexed", {
+        "fields": {"a": {"type": "String"}, "b": {"type": "String"}, "c": {"type": "Number"}},
+        "indexes": {"name1": {"a": 1}, "name2": {"b": 1, "c": -1}, "byDate": {"createdAt": 1}}}, master=True)
+    assert added.json()["indexes"] == {"_id_": {"_id": 1}, "name1": {"a": 1}, "name2": {"b": 1, "c": -1},
+                                       "byDate": {"createdAt": 1}}
+    dropped = await client.request("PUT", "/schemas/Indexed", {"indexes": {"name1": {"__op": "Delete"}}},
+                                   master=True)
+    assert set(dropped.json()["indexes"]) == {"_id_", "name2", "byDate"}
+    assert (await client.request("GET", "/schemas/Indexed", master=True)).json()["indexes"] == \
+        dropped.json()["indexes"]
+    missing = await client.request("PUT", "/schemas/Indexed", {"indexes": {"nope": {"__op": "Delete"}}},
+                                   master=True)
+    assert missing.json() == {"code": 102, "error": "Index nope does not exist, cannot delete."}
+    again = await client.request("PUT", "/schemas/Indexed", {"indexes": {"name2": {"a": 1}}}, master=True)
+    assert again.json() == {"code": 102, "error": "Index name2 exists, cannot update."}
+    unknown = await client.request("PUT", "/schemas/Indexed", {"indexes": {"x": {"zzz": 1}}}, master=True)
+    assert unknown.json() == {"code": 102, "error": "Field zzz does not exist, cannot add index."}
+    field_gone = await client.request("PUT", "/schemas/Indexed", {"fields": {"b": {"__op": "Delete"}}}, master=True)
+    assert set(field_gone.json()["indexes"]) == {"_id_", "byDate"}  # an index on a deleted field goes with it

@@ -4,12 +4,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 
 from storage.adapter import StorageAdapter
 from storage.errors import ErrorCode, ParseError
 from storage.query import MATCH_ALL
-from storage.schema import ClassSchema, new_schema
+from storage.schema import ClassSchema, FieldOptions, new_schema
 from storage.values import FieldType
 
 STRING, NUMBER = FieldType("String"), FieldType("Number")
@@ -143,3 +144,27 @@ async def test_delete_class_drops_its_relations(objects: Any) -> None:
     await store.delete_class("Team")
     await objects.create("Team", "t1", {"members": users})
     assert await store.related_ids("Team", "members", ("t1",)) == ["u1"]
+
+
+async def test_field_options_are_stored_with_the_class(store: StorageAdapter) -> None:
+    base = new_schema("Review", {"stars": NUMBER, "status": STRING})
+    options = {"stars": FieldOptions(required=True), "status": FieldOptions(default_value="new")}
+    created = await store.create_class(msgspec.structs.replace(base, options=options))
+    assert created.options == options
+    assert (await store.get_schema("Review")).options == options
+    assert created.to_json()["fields"]["stars"] == {"type": "Number", "required": True}
+    assert created.to_json()["fields"]["status"] == {"type": "String", "defaultValue": "new"}
+
+
+async def test_update_class_sets_clears_and_drops_field_options(store: StorageAdapter) -> None:
+    await store.create_class(new_schema("Review", {"stars": NUMBER}))
+    updated = await store.update_class("Review", add_fields={"when": FieldType("Date")}, field_options={
+        "stars": FieldOptions(required=True),
+        "when": FieldOptions(default_value={"__type": "Date", "iso": "2025-01-01T00:00:00.000Z"})})
+    assert updated.options["stars"].required and updated.options["when"].default_value["iso"].startswith("2025")
+    cleared = await store.update_class("Review", field_options={"stars": FieldOptions()})
+    assert set(cleared.options) == {"when"}
+    dropped = await store.update_class("Review", delete_fields=("when",))
+    assert dropped.options == {} and (await store.get_schema("Review")).options == {}
+    await raises(ErrorCode.INVALID_SCHEMA_OPERATION,
+                 store.update_class("Review", field_options={"nowhere": FieldOptions(required=True)}))

@@ -15,6 +15,7 @@ from storage.adapter import FindOptions, SortKey
 from storage.changes import parse_changes
 from storage.mongo import MongoAdapter
 from storage.query import MATCH_ALL, parse_where
+from storage.schema import FieldOptions
 from storage.values import FieldType
 from tests.storage.mongo_server import fresh_database
 
@@ -281,3 +282,21 @@ async def test_written_user_and_session_have_parse_server_layout(raw: Any, store
     assert result is not None and result[1]["authData"] == {"github": {"id": "gh1"}}
     user = raw["_User"].find_one({"_id": "u1"})
     assert user["_auth_data_github"] == {"id": "gh1"} and "_auth_data_facebook" not in user
+
+
+async def test_field_options_use_parse_servers_fields_options(raw: Any, store: MongoAdapter) -> None:
+    raw["_SCHEMA"].insert_one({
+        "_id": "Review", "objectId": "string", "updatedAt": "date", "createdAt": "date", "stars": "number",
+        "status": "string", "_metadata": {"fields_options": {
+            "stars": {"required": True}, "status": {"required": False, "defaultValue": "new"},
+            "gone": {"required": True}}}})
+    schema = await store.get_schema("Review")
+    assert schema.to_json()["fields"]["stars"] == {"type": "Number", "required": True}
+    assert schema.to_json()["fields"]["status"] == {"type": "String", "required": False, "defaultValue": "new"}
+    assert "gone" not in schema.options  # left behind by a deleted field
+    await store.update_class("Review", add_fields={"title": FieldType("String")},
+                             field_options={"title": FieldOptions(required=True), "stars": FieldOptions()})
+    stored = raw["_SCHEMA"].find_one({"_id": "Review"})
+    assert stored["title"] == "string"
+    assert stored["_metadata"]["fields_options"] == {"status": {"required": False, "defaultValue": "new"},
+                                                     "title": {"required": True}}
