@@ -109,12 +109,12 @@ class QueryService:
 
     async def present(self, principal: Principal, schema: ClassSchema, documents: list[Document],
                       params: dict[str, Any]) -> list[dict[str, Any]]:
-        keys = _list_param(params.get("keys"))
-        exclude = _list_param(params.get("excludeKeys"))
+        keys = list_param(params.get("keys"))
+        exclude = list_param(params.get("excludeKeys"))
         out = [project(to_rest(doc, schema.class_name, principal,
                                permissions.hidden_fields(schema, principal, doc), self._files_url), keys, exclude)
                for doc in documents]
-        include = _list_param(params.get("include")) or []
+        include = list_param(params.get("include")) or []
         if _truthy(params.get("includeAll")):
             include.append("*")
         if keys:
@@ -223,7 +223,8 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
     return max(value, 0) if name == "skip" else (default if value < 0 else value)
 
 
-def _list_param(raw: Any) -> list[str] | None:
+def list_param(raw: Any) -> list[str] | None:
+    """A `keys`/`include`-style parameter (a list, or names separated by commas) as a list of names."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, list):

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from api.authenticate import Authenticator
+from api.cloud.files import FileTriggers
 from api.cloud.functions import CloudFunctions
 from api.cloud.jobs import JobRunner
 from api.cloud.live import LiveCloudHooks
@@ -75,6 +76,7 @@ class Services:
         self.reads = CloudReads(self.queries, self.hooks)
         self.functions = CloudFunctions(self.hooks)
         self.jobs = JobRunner(self, self.hooks)
+        self.file_triggers = FileTriggers(self.hooks)  # for the files endpoint (issue 11) to call
         self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
         self._tasks: list[asyncio.Task[None]] = []

@@ -26,7 +26,6 @@ SYSTEM_ALIASES = {"User": "_User", "Role": "_Role", "Installation": "_Installati
 OBJECT_TRIGGERS = ("before_save", "after_save", "before_delete", "after_delete", "before_find", "after_find")
 USER_TRIGGERS = ("before_login", "after_login", "after_logout")
 LIVE_TRIGGERS = ("before_connect", "before_subscribe", "after_live_query_event", "after_live_query_write")
-FILE_TRIGGERS = ("before_save_file", "after_save_file", "before_delete_file", "after_delete_file")
 NAMED_KINDS = ("function", "job")
 FIELD_TYPES = {"String": str, "Number": (int, float), "Boolean": bool, "Array": list, "Object": dict}
 _PY_TYPES = {str: "String", int: "Number", float: "Number", bool: "Boolean", list: "Array", dict: "Object"}
@@ -212,6 +211,21 @@ class Cloud:
 
     def after_logout(self, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
         return self._register("after_logout", "_Session", {}, timeout)
+
+    # --- files --------------------------------------------------------------------------------------------
+    # request.object is the file as `{"__type": "File", "name", "url"?, "contentType"?, "size"?}`;
+    # before_save_file may change the name or refuse (api/cloud/files.py runs them for the files endpoint).
+    def before_save_file(self, **validator: Any) -> Callable[[Handler], Handler]:
+        return self._register("before_save_file", "@File", validator)
+
+    def after_save_file(self, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
+        return self._register("after_save_file", "@File", {}, timeout)
+
+    def before_delete_file(self, **validator: Any) -> Callable[[Handler], Handler]:
+        return self._register("before_delete_file", "@File", validator)
+
+    def after_delete_file(self, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
+        return self._register("after_delete_file", "@File", {}, timeout)
 
     # --- LiveQuery ----------------------------------------------------------------------------------------
     def before_connect(self, **validator: Any) -> Callable[[Handler], Handler]:

@@ -2,19 +2,47 @@
 
 Every call acts as the request's caller (ACL and CLP apply), or as the master key with `master=True`, or as
 nobody with `anonymous=True`. Writes go through the triggered write path, so they run their class's triggers
-and publish LiveQuery events. Objects go in and come out as REST JSON dicts.
+and publish LiveQuery events. Objects go in and come out as REST JSON dicts (a `datetime` going in, in data or
+in a where, becomes a Parse Date).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from api.cloud.runner import Caller
+from api.cloud.values import encode_result
 from auth.principal import ANONYMOUS, MASTER
 from livequery.cloud import SYSTEM_ALIASES, CloudError
 from storage.errors import ErrorCode
 
 if TYPE_CHECKING:
     from api.services import Services
+
+T = TypeVar("T")
+
+
+# How deep request.api calls are nested in this task: a trigger writing its own class through request.api
+# would otherwise recurse until the stack gives out.
+_depth: ContextVar[int] = ContextVar("cloud_api_depth", default=0)
+MAX_DEPTH = 16
+
+
+def _nested(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> T:
+        depth = _depth.get()
+        if depth >= MAX_DEPTH:
+            raise CloudError(f"request.api calls nested more than {MAX_DEPTH} deep (a trigger writing its own "
+                             "class?)")
+        token = _depth.set(depth + 1)
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            _depth.reset(token)
+
+    return guarded
 
 
 class CloudApi:
@@ -34,6 +62,7 @@ class CloudApi:
         return self._caller.acting_as(self._caller.principal)  # a context of its own, as a new request
 
     # --- reads --------------------------------------------------------------------------------------------
+    @_nested
     async def find(self, class_name: str, where: dict[str, Any] | None = None, *, order: str | None = None,
                    limit: int | None = None, skip: int | None = None, keys: list[str] | None = None,
                    include: list[str] | None = None, master: bool = False,
@@ -49,12 +78,14 @@ class CloudApi:
                                 master=master, anonymous=anonymous)
         return found[0] if found else None
 
+    @_nested
     async def get(self, class_name: str, object_id: str, *, keys: list[str] | None = None,
                   include: list[str] | None = None, master: bool = False, anonymous: bool = False) -> dict[str, Any]:
         """The object, or CloudError 101 when it does not exist or the caller may not read it."""
         params = _params(None, keys=keys, include=include)
         return await self._services.reads.get(self._as(master, anonymous), _class(class_name), object_id, params)
 
+    @_nested
     async def count(self, class_name: str, where: dict[str, Any] | None = None, *, master: bool = False,
                     anonymous: bool = False) -> int:
         params = _params(where, limit=0)
@@ -63,26 +94,30 @@ class CloudApi:
         return int(body["count"])
 
     # --- writes -------------------------------------------------------------------------------------------
+    @_nested
     async def create(self, class_name: str, data: dict[str, Any], *, master: bool = False,
                      anonymous: bool = False) -> dict[str, Any]:
         """Store a new object; returns it as the caller may read it back (objectId, createdAt, ...)."""
         caller = self._as(master, anonymous)
         name = _class(class_name)
-        saved = await self._services.writes.create(caller, name, dict(data))
+        saved = await self._services.writes.create(caller, name, encode_result(dict(data)))
         return await self._present(caller, name, saved.after)
 
+    @_nested
     async def update(self, class_name: str, object_id: str, data: dict[str, Any], *, master: bool = False,
                      anonymous: bool = False) -> dict[str, Any]:
         """Apply `data` (values or Parse ops such as `{"__op": "Increment"}`); returns the updated object."""
         caller = self._as(master, anonymous)
         name = _class(class_name)
-        saved = await self._services.writes.update(caller, name, object_id, dict(data))
+        saved = await self._services.writes.update(caller, name, object_id, encode_result(dict(data)))
         return await self._present(caller, name, saved.after)
 
+    @_nested
     async def delete(self, class_name: str, object_id: str, *, master: bool = False,
                      anonymous: bool = False) -> None:
         await self._services.writes.delete(self._as(master, anonymous), _class(class_name), object_id)
 
+    @_nested
     async def run(self, name: str, params: dict[str, Any] | None = None, *, master: bool = False,
                   anonymous: bool = False) -> Any:
         """Call another cloud function (its validator and handler), returning what it returns."""
@@ -102,7 +137,7 @@ def _class(class_name: str) -> str:
 def _params(where: dict[str, Any] | None, **options: Any) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if where:
-        params["where"] = where
+        params["where"] = encode_result(where)
     for name, value in options.items():
         if value is None:
             continue

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from api.cloud.runner import Caller, HookRunner, hook_name
+from api.cloud.values import encode_result
 from auth.principal import MASTER
 from livequery.cloud import Hook
 from storage.errors import ErrorCode, ParseError
@@ -43,7 +44,7 @@ class JobRunner:
         if hook is None:
             raise ParseError(ErrorCode.SCRIPT_FAILED, "Invalid job.")
         row = await self._services.objects.create(MASTER, JOB_STATUS, {
-            "jobName": name, "status": "running", "source": "api", "params": params, "ACL": {}})
+            "jobName": name, "status": "running", "source": "api", "params": encode_result(params), "ACL": {}})
         job_id = row["objectId"]
         self._own(asyncio.create_task(self._run(hook, job_id, caller, params), name=f"cloud-job-{name}-{job_id}"))
         return job_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.cloud.runner import Caller, HookRunner
-from api.queries import QueryService
+from api.queries import QueryService, list_param
 from livequery.cloud import CloudQuery, Hook
 from storage.errors import ErrorCode, ParseError
 from storage.query import parse_where
@@ -23,8 +23,7 @@ class CloudReads:
         self._hooks = hooks
 
     async def find(self, caller: Caller, class_name: str, params: dict[str, Any]) -> dict[str, Any]:
-        hooks = self._hooks
-        before, after = hooks.find("before_find", class_name), hooks.find("after_find", class_name)
+        before, after = self._hooks.around("find", class_name)
         if before is None and after is None:
             return await self._queries.find(caller.principal, class_name, params)
         context = dict(caller.context or {})
@@ -36,8 +35,7 @@ class CloudReads:
         return body
 
     async def get(self, caller: Caller, class_name: str, object_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        hooks = self._hooks
-        before, after = hooks.find("before_find", class_name), hooks.find("after_find", class_name)
+        before, after = self._hooks.around("find", class_name)
         if before is None and after is None:
             return await self._queries.get(caller.principal, class_name, object_id, params)
         context = dict(caller.context or {})
@@ -85,8 +83,8 @@ def query_from_params(class_name: str, params: dict[str, Any], *, is_get: bool =
     return CloudQuery(class_name, dict(where) if isinstance(where, dict) else {},
                       order=params.get("order") if isinstance(params.get("order"), str) else None,
                       limit=_int(params.get("limit")), skip=_int(params.get("skip")),
-                      keys=_names(params.get("keys")), include=_names(params.get("include")),
-                      exclude_keys=_names(params.get("excludeKeys")),
+                      keys=list_param(params.get("keys")), include=list_param(params.get("include")),
+                      exclude_keys=list_param(params.get("excludeKeys")),
                       count=params.get("count") in (1, True, "1", "true"), is_get=is_get)
 
 
@@ -117,11 +115,3 @@ def _int(raw: Any) -> int | None:
         return None if raw is None or raw == "" or isinstance(raw, bool) else int(raw)
     except (TypeError, ValueError):
         return None
-
-
-def _names(raw: Any) -> list[str] | None:
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, list):
-        return [str(name) for name in raw]
-    return [name.strip() for name in str(raw).split(",") if name.strip()]

@@ -45,6 +45,9 @@ def caller_of(call: Call) -> Caller:
     return Caller(call.principal, call.credentials.installation_id, call.ip, call.headers, call.context)
 
 
+_AROUND = {operation: (f"before_{operation}", f"after_{operation}") for operation in ("save", "delete", "find")}
+
+
 def hook_name(hook: Hook) -> str:
     return f"{hook.kind} {hook.target}".strip()
 
@@ -80,6 +83,11 @@ class HookRunner:
         """The hook of `kind` for a class (or function/job name); a dict look-up, so free when there is none."""
         hooks = self._table.get(kind)
         return None if hooks is None else hooks.get(target)
+
+    def around(self, operation: str, class_name: str) -> tuple[Hook | None, Hook | None]:
+        """The before_ and after_ hooks of `operation` ("save", "delete", "find") for a class."""
+        before, after = _AROUND[operation]
+        return self.find(before, class_name), self.find(after, class_name)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._table.get(kind, {}))

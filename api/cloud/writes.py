@@ -53,7 +53,7 @@ class CloudWrites:
     async def create(self, caller: Caller, class_name: str, body: dict[str, Any], *,
                      internal: dict[str, Any] | None = None, object_id: str | None = None) -> Saved:
         hooks = self._hooks
-        before, after = hooks.find("before_save", class_name), hooks.find("after_save", class_name)
+        before, after = hooks.around("save", class_name)
         if before is None and after is None:
             return Saved(await self._objects.create(caller.principal, class_name, body, internal=internal,
                                                     object_id=object_id))
@@ -73,7 +73,7 @@ class CloudWrites:
     async def update(self, caller: Caller, class_name: str, object_id: str, body: dict[str, Any], *,
                      internal: dict[str, Any] | None = None) -> Saved:
         hooks = self._hooks
-        before, after = hooks.find("before_save", class_name), hooks.find("after_save", class_name)
+        before, after = hooks.around("save", class_name)
         if before is None and after is None:
             old, new, changes = await self._objects.update(caller.principal, class_name, object_id, body,
                                                            internal=internal)
@@ -97,7 +97,7 @@ class CloudWrites:
     # --- delete -------------------------------------------------------------------------------------------
     async def delete(self, caller: Caller, class_name: str, object_id: str) -> Document:
         hooks = self._hooks
-        before, after = hooks.find("before_delete", class_name), hooks.find("after_delete", class_name)
+        before, after = hooks.around("delete", class_name)
         if before is None and after is None:
             return await self._objects.delete(caller.principal, class_name, object_id)
         context = dict(caller.context or {})

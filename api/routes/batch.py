@@ -51,7 +51,8 @@ async def _one(outer: Call, s: Services, item: Any, prefix: str) -> dict[str, An
             raise ParseError(ErrorCode.INVALID_JSON, f"cannot route batch path {path}") from None
         sub = Call(method=method, path=sub_path, body=dict(body) if method != "GET" else {},
                    params=dict(body) if method == "GET" else {}, credentials=outer.credentials or Credentials(),
-                   principal=outer.principal, path_params=params)
+                   principal=outer.principal, path_params=params, headers=outer.headers, ip=outer.ip,
+                   context=outer.context)
         reply = await handler(sub, s)
         return {"success": reply.body}
     except ParseError as error:

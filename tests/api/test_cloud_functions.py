@@ -209,3 +209,32 @@ async def test_sdk_style_text_plain_body_with_credentials_reaches_the_function(s
         assert result["params"] == {"x": 2} and result["context"] == {"c": True} and result["installation"] == "inst"
 
 
+
+
+async def test_request_api_calls_nested_without_end_are_refused_not_a_crash(settings: Settings) -> None:
+    cloud = Cloud()
+
+    @cloud.define("recurse")
+    async def recurse(request: Any) -> Any:
+        return await request.api.run("recurse")
+
+    async with serving(settings, cloud) as client:
+        response = await client.request("POST", "/functions/recurse", {})
+        assert response.status_code == 400 and response.json()["code"] == 141
+        assert "nested more than 16 deep" in response.json()["error"]
+
+
+async def test_request_api_takes_datetimes_in_data_and_where(settings: Settings) -> None:
+    cloud = Cloud()
+
+    @cloud.define("schedule")
+    async def schedule(request: Any) -> Any:
+        at = request.params["at"]
+        await request.api.create("Slot", {"at": at}, master=True)
+        later = await request.api.find("Slot", {"at": {"$gte": at}}, master=True)
+        return later[0]["at"]
+
+    async with serving(settings, cloud) as client:
+        at = {"__type": "Date", "iso": "2024-05-06T07:08:09.010Z"}
+        response = await client.request("POST", "/functions/schedule", {"at": at})
+        assert response.json() == {"result": at}

@@ -49,11 +49,13 @@ async def _until(client: Any, job_id: str, status: str, field: str = "status") -
 async def test_job_answers_at_once_and_goes_running_to_succeeded(settings: Settings) -> None:
     release = asyncio.Event()
     async with serving(settings, job_cloud(release)) as client:
-        response = await client.request("POST", "/jobs/recount", {"who": "ann"}, master=True)
+        at = {"__type": "Date", "iso": "2024-01-02T03:04:05.678Z"}
+        response = await client.request("POST", "/jobs/recount", {"who": "ann", "at": at}, master=True)
         assert response.status_code == 200 and response.json() == {}
         job_id = response.headers["X-Parse-Job-Status-Id"]
         running = await _until(client, job_id, "running")
         assert running["jobName"] == "recount" and running["source"] == "api"
+        assert running["params"] == {"who": "ann", "at": at}
         await _until(client, job_id, "counting for ann", "message")  # the later message, after the earlier one
         assert (await _status(client, job_id))["status"] == "running"
         release.set()
