@@ -17,7 +17,8 @@ from livequery.cloud import Cloud, CloudError
 
 cloud = Cloud()
 
-DUPLICATE_VALUE = 137  # Parse's code for a value that must be unique
+# Parse's error codes this app answers besides 141 (a CloudError without a code)
+OBJECT_NOT_FOUND, OPERATION_FORBIDDEN, DUPLICATE_VALUE, VALIDATION_ERROR = 101, 119, 137, 142
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
 PUBLIC_ORGANIZERS = {"*": {"read": True}, "role:Organizer": {"read": True, "write": True}}
 
@@ -48,15 +49,17 @@ def shown(moment: datetime) -> str:
 
 def caller_id(request: Any) -> str:
     if request.user is None:
-        raise CloudError(209, "Log in first.")
+        raise CloudError(OPERATION_FORBIDDEN, "Log in first.")
     return request.user["objectId"]
 
 
 def written_for_self(request: Any, refusal: str) -> str:
     """The `user` of the object being written, who must be the caller (the master key may name anyone)."""
     user = id_of(request.object.get("user"))
+    if user is None:
+        raise CloudError(VALIDATION_ERROR, "user is required")  # as Parse answers a missing required field
     if not request.master and user != caller_id(request):
-        raise CloudError(119, refusal)
+        raise CloudError(OPERATION_FORBIDDEN, refusal)
     return user
 
 
@@ -69,7 +72,7 @@ async def fetch(request: Any, class_name: str, object_id: str | None, what: str)
     """The object, read with the master key (rules look at objects the caller may not see), or a refusal."""
     found = await request.api.first(class_name, where={"objectId": object_id}, master=True) if object_id else None
     if found is None:
-        raise CloudError(101, f"No such {what}.")
+        raise CloudError(OBJECT_NOT_FOUND, f"No such {what}.")
     return found
 
 
@@ -79,7 +82,7 @@ def organizer_of(event: dict[str, Any]) -> str | None:
 
 def require_organizer(request: Any, event: dict[str, Any], action: str) -> None:
     if not request.master and organizer_of(event) != caller_id(request):
-        raise CloudError(119, f"Only the event's organiser may {action}.")
+        raise CloudError(OPERATION_FORBIDDEN, f"Only the event's organiser may {action}.")
 
 
 # --- profiles ------------------------------------------------------------------------------------------------
@@ -283,7 +286,7 @@ async def check_feedback(request: Any) -> None:
     attending = await request.api.first("Registration", where={
         "event": session["event"], "user": pointer("_User", user), "status": CONFIRMED}, master=True)
     if attending is None:
-        raise CloudError(119, "Only confirmed attendees of the event may give feedback on its sessions.")
+        raise CloudError(OPERATION_FORBIDDEN, "Only confirmed attendees of the event may rate its sessions.")
     # unique in the store (app.json): a second feedback, even at the same moment, is refused with 137
     feedback["key"] = f"{session['objectId']}:{user}"
     if await request.api.first("Feedback", where={"key": feedback["key"]}, master=True):

@@ -77,6 +77,12 @@ async def test_an_event_ending_before_it_starts_is_refused(world: World) -> None
     assert failure.code == 141 and "endDate" in failure.error
 
 
+async def test_a_capacity_that_is_not_a_whole_number_of_seats_is_refused(world: World) -> None:
+    for capacity in (-1, 2.5):
+        failure = await refusal(world.new_event(capacity=capacity))
+        assert failure.code == 141 and "capacity" in failure.error
+
+
 async def test_only_the_events_organiser_edits_it(world: World) -> None:
     event = await world.event("Python Day")
     await world.parse.update("Event", event["objectId"], {"location": "Hall B"}, session=world.sessions["olivia"])
@@ -134,6 +140,13 @@ async def test_a_user_cannot_register_another_user(world: World) -> None:
                                                                 "user": world.me("ben")},
                                                session=world.sessions["ann"]))
     assert failure.code == 119 and "only yourself" in failure.error
+
+
+async def test_a_registration_without_a_user_is_refused(world: World) -> None:
+    event = await world.new_event()
+    failure = await refusal(world.parse.create("Registration", {"event": pointer("Event", event["objectId"])},
+                                               session=world.sessions["ann"]))
+    assert failure.code == 142 and failure.error == "user is required"
 
 
 async def test_anonymous_registration_is_refused(world: World) -> None:
@@ -313,7 +326,7 @@ async def test_feedback_needs_a_confirmed_registration(world: World) -> None:
         failure = await refusal(world.parse.create("Feedback", {
             "session": pointer("Session", session["objectId"]), "user": world.me(name), "rating": 5},
             session=world.sessions[name]))
-        assert failure.code == 119 and "confirmed attendees" in failure.error
+        assert failure.code == 119 and "Only confirmed attendees" in failure.error
 
 
 async def test_feedback_only_as_yourself(world: World) -> None:
