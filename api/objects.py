@@ -21,6 +21,8 @@ _SERVER_FIELDS = ("createdAt", "updatedAt")
 MASTER_ONLY_CLASSES = frozenset({"_Idempotency", "_PushStatus", "_JobStatus", "_JobSchedule", "_Hooks",
                                  "_GlobalConfig", "_Audience"})
 
+ALWAYS_PUBLISHED = frozenset({"_Session", "_Role", "_User", "_Hooks"})
+
 WriteHook = Callable[[str, str, Document, Document | None], Awaitable[None]]
 
 
@@ -167,8 +169,9 @@ class ObjectService:
     async def _published(self, class_name: str, kind: str, document: Document, original: Document | None) -> None:
         for hook in self._after_write:
             await hook(class_name, kind, document, original)
-        # auth classes always travel: other processes drop stale sessions and roles when they see them
-        if self._live is None or class_name in self._live or class_name in ("_Session", "_Role", "_User"):
+        # auth classes and webhooks always travel: other processes drop stale sessions and roles, and reload
+        # webhooks, when they see them
+        if self._live is None or class_name in self._live or class_name in ALWAYS_PUBLISHED:
             await self._bus.publish(ChangeEvent(class_name, kind, document, original))  # type: ignore[arg-type]
 
 

@@ -1,7 +1,7 @@
 """The read path: find, get and count with Parse's query parameters, sub-queries resolved and pointers included."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from api import permissions
 from api.output import project, to_rest
@@ -29,6 +29,8 @@ class QueryService:
         self._store = store
         self._schemas = schemas
         self._files_url = f"{settings.server_url}/files/{settings.app_id}"
+        # cloud code's before_find for `include`d classes (set by api.cloud.reads): an extra where, or None
+        self.include_scope: Callable[[Principal, str], Awaitable[Node | None]] | None = None
 
     async def find(self, principal: Principal, class_name: str, params: dict[str, Any],
                    extra: Node | None = None) -> dict[str, Any]:
@@ -181,8 +183,12 @@ class QueryService:
                 target = await self._schemas.get(class_name)
                 if target is None:
                     continue
-                docs = await self.fetch(principal, class_name,
-                                        Field(("objectId",), (In(tuple(sorted(ids))),)))
+                wanted_ids: Node = Field(("objectId",), (In(tuple(sorted(ids))),))
+                if self.include_scope is not None:
+                    extra = await self.include_scope(principal, class_name)
+                    if extra is not None:
+                        wanted_ids = conjoin(wanted_ids, extra)
+                docs = await self.fetch(principal, class_name, wanted_ids)
                 presented = [to_rest(d, class_name, principal, permissions.hidden_fields(target, principal, d),
                                      self._files_url)
                              for d in docs]

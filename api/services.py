@@ -14,7 +14,7 @@ from api.cloud.live import LiveCloudHooks
 from api.cloud.loader import load_cloud, watch
 from api.cloud.reads import CloudReads
 from api.cloud.runner import HookRunner
-from api.cloud.webhooks import Webhooks
+from api.cloud.webhooks import HOOKS_CLASS, Webhooks
 from api.cloud.writes import CloudWrites
 from api.live import build_hub
 from api.objects import ObjectService
@@ -117,6 +117,11 @@ class Services:
                         await self._forget_stale_auth(event.class_name, event.kind, event.object, event.original)
                     except Exception:  # one bad event must not end the follower
                         log.exception("applying an auth change from the bus failed")
+                elif event.class_name == HOOKS_CLASS:
+                    try:  # a webhook registered through another process
+                        await self.webhooks.load()
+                    except Exception:
+                        log.exception("reloading webhooks after a change from the bus failed")
 
     async def sessions_revoked(self, user_id: str, keep_token: str | None = None) -> None:
         """Tell every process that a user's sessions (but `keep_token`) were revoked."""

@@ -28,6 +28,8 @@ USER_TRIGGERS = ("before_login", "after_login", "after_logout")
 LIVE_TRIGGERS = ("before_connect", "before_subscribe", "after_live_query_event", "after_live_query_write")
 NAMED_KINDS = ("function", "job")
 FIELD_TYPES = {"String": str, "Number": (int, float), "Boolean": bool, "Array": list, "Object": dict}
+# Beyond Parse (whose `type: Date` can never pass): Parse's typed values, checked by their REST `__type`
+TYPED_FIELDS = ("Date", "Pointer", "GeoPoint", "File", "Bytes", "Polygon")
 _PY_TYPES = {str: "String", int: "Number", float: "Number", bool: "Boolean", list: "Array", dict: "Object"}
 
 
@@ -335,9 +337,9 @@ def _field_rules(raw: Any, kind: str) -> dict[str, FieldRule]:
         type_name = rule.get("type")
         if type_name is not None:
             type_name = _PY_TYPES.get(type_name, type_name)  # type: ignore[call-overload]
-            if type_name not in FIELD_TYPES:
+            if type_name not in FIELD_TYPES and type_name not in TYPED_FIELDS:
                 raise CloudDefinitionError(f"{kind}: field {name!r} has type {rule.get('type')!r}; use one of "
-                                           f"{', '.join(FIELD_TYPES)}")
+                                           f"{', '.join([*FIELD_TYPES, *TYPED_FIELDS])}")
         for flag in ("required", "constant"):
             if not isinstance(rule.get(flag, False), bool):
                 raise CloudDefinitionError(f"{kind}: {flag} of field {name!r} must be True or False")

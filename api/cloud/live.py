@@ -3,6 +3,7 @@ after_live_query_event (per subscriber) and after_live_query_write (once per wri
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -18,9 +19,31 @@ from storage.errors import ErrorCode, ParseError
 log = logging.getLogger("livequery.cloud")
 
 
+USER_SECONDS = 2.0  # how long a subscriber's `request.user` is reused across events
+USER_ENTRIES = 10_000
+
+
 class LiveCloudHooks:
     def __init__(self, hooks: HookRunner) -> None:
         self._hooks = hooks
+        # after_live_query_event runs per subscriber per event: read each subscriber's user once in a while,
+        # not once per event
+        self._users: dict[tuple[str, str | None], tuple[float, dict[str, Any] | None]] = {}
+
+    async def _user(self, who: Who) -> dict[str, Any] | None:
+        principal = who.principal
+        if principal.user_id is None:
+            return None
+        key = (principal.user_id, principal.session_token)
+        now = time.monotonic()
+        cached = self._users.get(key)
+        if cached is not None and now - cached[0] < USER_SECONDS:
+            return None if cached[1] is None else dict(cached[1])  # a copy: hooks may change theirs
+        if len(self._users) >= USER_ENTRIES:
+            self._users.clear()
+        user = await self._hooks.user_json(principal)
+        self._users[key] = (now, user)
+        return None if user is None else dict(user)
 
     def has(self, kind: str, class_name: str = "") -> bool:
         return self._hooks.find(kind, class_name) is not None
@@ -51,7 +74,8 @@ class LiveCloudHooks:
             return parts
         kind, obj, original = parts
         request = await self._hooks.request_for(hook, _caller(who), event=kind, object=obj, original=original,
-                                                request_id=who.request_id, send_event=True)
+                                                request_id=who.request_id, send_event=True,
+                                                user=await self._user(who))
         await self._hooks.run(hook, request, who.principal)
         if not request.send_event or not isinstance(request.object, dict):
             return None

@@ -10,9 +10,10 @@ from typing import Any
 
 from api.cloud.runner import Caller, HookRunner
 from api.queries import QueryService, list_param
+from auth.principal import Principal
 from livequery.cloud import CloudQuery, Hook
 from storage.errors import ErrorCode, ParseError
-from storage.query import parse_where
+from storage.query import Node, parse_where
 
 _LIST_PARAMS = (("keys", "keys"), ("include", "include"), ("exclude_keys", "excludeKeys"))
 
@@ -21,6 +22,17 @@ class CloudReads:
     def __init__(self, queries: QueryService, hooks: HookRunner) -> None:
         self._queries = queries
         self._hooks = hooks
+        queries.include_scope = self.include_scope
+
+    async def include_scope(self, principal: Principal, class_name: str) -> Node | None:
+        """before_find of an `include`d class, as Parse runs it: what it adds to the query limits the included
+        objects (those it excludes stay pointers)."""
+        hook = self._hooks.find("before_find", class_name)
+        if hook is None:
+            return None
+        params = await self._before_find(hook, Caller(principal), {}, {}, is_get=False)
+        where = params.get("where")
+        return parse_where(where, internal=principal.is_master) if where else None
 
     async def find(self, caller: Caller, class_name: str, params: dict[str, Any]) -> dict[str, Any]:
         before, after = self._hooks.around("find", class_name)

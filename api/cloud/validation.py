@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import copy
 import inspect
+from datetime import datetime
 from typing import Any
 
 from auth.principal import Principal
-from livequery.cloud import FIELD_TYPES, CloudError, CloudRequest, FieldRule, Validator
+from livequery.cloud import FIELD_TYPES, TYPED_FIELDS, CloudError, CloudRequest, FieldRule, Validator
 from storage.errors import ErrorCode, ParseError
 
 _FAILED = "Validation failed."
@@ -89,6 +90,12 @@ def _default(default: Any) -> Any:
 
 def _has_type(value: Any, type_name: str) -> bool:
     if type_name == "Number" and isinstance(value, bool):
+        return False
+    if type_name in TYPED_FIELDS:  # a REST typed value; a function's Date param arrives as a datetime
+        if type_name == "Date" and isinstance(value, datetime):
+            return True
+        return isinstance(value, dict) and value.get("__type") == type_name
+    if type_name == "Object" and isinstance(value, dict) and "__type" in value:
         return False
     return isinstance(value, FIELD_TYPES[type_name])
 

@@ -51,7 +51,10 @@ class CloudWrites:
 
     # --- create -------------------------------------------------------------------------------------------
     async def create(self, caller: Caller, class_name: str, body: dict[str, Any], *,
-                     internal: dict[str, Any] | None = None, object_id: str | None = None) -> Saved:
+                     internal: dict[str, Any] | None = None, object_id: str | None = None,
+                     shown: dict[str, Any] | None = None) -> Saved:
+        """`shown`: fields a before_save trigger sees but that are not written as given (a `_User`'s plaintext
+        `password`, as Parse shows it); changes to them are ignored."""
         hooks = self._hooks
         before, after = hooks.around("save", class_name)
         if before is None and after is None:
@@ -62,7 +65,7 @@ class CloudWrites:
         if before is not None:
             await self._objects.check_create(caller.principal, class_name)
             view = _view({}, body, is_create=True)
-            body, echo = await self._before_save(before, caller, class_name, body, view, None, context)
+            body, echo = await self._before_save(before, caller, class_name, body, view, None, context, shown)
         document = await self._objects.create(caller.principal, class_name, body, internal=internal,
                                               object_id=object_id)
         if after is not None:
@@ -71,7 +74,7 @@ class CloudWrites:
 
     # --- update -------------------------------------------------------------------------------------------
     async def update(self, caller: Caller, class_name: str, object_id: str, body: dict[str, Any], *,
-                     internal: dict[str, Any] | None = None) -> Saved:
+                     internal: dict[str, Any] | None = None, shown: dict[str, Any] | None = None) -> Saved:
         hooks = self._hooks
         before, after = hooks.around("save", class_name)
         if before is None and after is None:
@@ -86,7 +89,7 @@ class CloudWrites:
                 raise ParseError(ErrorCode.OBJECT_NOT_FOUND, "Object not found.")
             original = self.present(stored, class_name)
             view = _view(original, body, is_create=False)
-            body, echo = await self._before_save(before, caller, class_name, body, view, original, context)
+            body, echo = await self._before_save(before, caller, class_name, body, view, original, context, shown)
         old, new, changes = await self._objects.update(caller.principal, class_name, object_id, body,
                                                        internal=internal)
         if after is not None:
@@ -115,14 +118,17 @@ class CloudWrites:
 
     # --- triggers -----------------------------------------------------------------------------------------
     async def _before_save(self, hook: Hook, caller: Caller, class_name: str, body: dict[str, Any],
-                           view: dict[str, Any], original: dict[str, Any] | None,
-                           context: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        request = await self._hooks.request_for(hook, caller, object=copy.deepcopy(view), original=original,
-                                                context=context)
+                           view: dict[str, Any], original: dict[str, Any] | None, context: dict[str, Any],
+                           shown: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        request = await self._hooks.request_for(hook, caller, object={**copy.deepcopy(view), **(shown or {})},
+                                                original=original, context=context)
         await self._hooks.run(hook, request, caller.principal, request.object)
-        if not isinstance(request.object, dict):
+        result = request.object
+        if not isinstance(result, dict):
             raise ParseError(ErrorCode.SCRIPT_FAILED, "before_save must leave request.object a dict")
-        return merged_body(body, view, request.object, is_create=original is None)
+        for key in shown or ():
+            result.pop(key, None)
+        return merged_body(body, view, result, is_create=original is None)
 
     async def _after(self, hook: Hook, caller: Caller, class_name: str, context: dict[str, Any],
                      **fields: Any) -> None:

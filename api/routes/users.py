@@ -34,7 +34,8 @@ async def sign_up(call: Call, s: Services) -> Reply:
                                                 public_read=not s.settings.enforce_private_users)
     internal = {**prepared.internal, "ACL": prepared.acl}
     try:
-        saved = await s.writes.create(caller_of(call), USER, prepared.body, internal=internal, object_id=user_id)
+        saved = await s.writes.create(caller_of(call), USER, prepared.body, internal=internal, object_id=user_id,
+                                      shown={"password": body.get("password")})
     except ParseError as error:
         await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"))
         raise
@@ -111,7 +112,8 @@ async def update_user(call: Call, s: Services) -> Reply:
     if "ACL" in body and body["ACL"] is not None and not principal.is_master:
         body["ACL"] = user_rules.keep_owner_access(user_rules.validate_acl(body["ACL"]), object_id, principal)
     try:
-        saved = await s.writes.update(caller_of(call), USER, object_id, body, internal=internal or None)
+        saved = await s.writes.update(caller_of(call), USER, object_id, body, internal=internal or None,
+                                      shown=None if password is None else {"password": password})
     except ParseError as error:
         await user_rules.explain_duplicate(s.store, error, username=body.get("username"), email=body.get("email"),
                                            exclude_id=object_id)

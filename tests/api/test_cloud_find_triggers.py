@@ -89,3 +89,15 @@ async def test_request_api_reads_go_through_find_triggers(settings: Settings) ->
     async with serving(settings, cloud) as client:
         await _posts(client)
         assert (await client.request("POST", "/functions/titles", {})).json() == {"result": ["SHOWN"]}
+
+
+async def test_before_find_of_an_included_class_limits_what_is_included(settings: Settings) -> None:
+    async with serving(settings, visible_only()) as client:
+        shown, hidden = await _posts(client)
+        for post_id in (shown, hidden):
+            pointer = {"__type": "Pointer", "className": "Post", "objectId": post_id}
+            await client.create("Comment", {"post": pointer, "about": post_id})
+        comments = await client.find("Comment", include="post")
+        included = {c["about"]: c["post"] for c in comments}
+        assert included[shown]["__type"] == "Object" and included[shown]["title"] == "shown"
+        assert included[hidden] == {"__type": "Pointer", "className": "Post", "objectId": hidden}

@@ -224,10 +224,36 @@ async def test_user_class_given_as_User_and_signup_runs_user_triggers(settings: 
 
     @cloud.before_save("User")
     def plan(request: Any) -> None:
+        if len(request.object.get("password", "")) < 2:  # as Parse: the plaintext password is visible here
+            raise CloudError("password too short")
         request.object.setdefault("plan", "free")
 
     async with serving(settings, cloud) as client:
         user = await sign_up(client, "ann")
         assert user["plan"] == "free" and user["sessionToken"]
+        assert "password" not in user
         me = await client.request("GET", "/users/me", session=user["sessionToken"])
-        assert me.json()["plan"] == "free"
+        assert me.json()["plan"] == "free" and "password" not in me.json()
+        short = await client.request("POST", "/users", {"username": "bo", "password": "x"})
+        assert short.json() == {"code": 141, "error": "password too short"}
+        login = await client.request("POST", "/login", {"username": "ann", "password": "pw"})
+        assert login.status_code == 200
+
+
+async def test_typed_fields_date_and_pointer_are_checked_by_their_rest_type(settings: Settings) -> None:
+    cloud = Cloud()
+
+    @cloud.before_save("Event", fields={"time": {"type": "Date", "required": True},
+                                        "owner": {"type": "Pointer"}})
+    def accept(request: Any) -> None:
+        pass
+
+    async with serving(settings, cloud) as client:
+        when = {"__type": "Date", "iso": "2025-01-01T10:00:00.000Z"}
+        assert (await client.request("POST", "/classes/Event", {"time": when})).status_code == 201
+        as_text = await client.request("POST", "/classes/Event", {"time": "2025-01-01"})
+        assert as_text.json() == {"code": 142, "error": "Validation failed. Invalid type for time. Expected: date"}
+        missing = await client.request("POST", "/classes/Event", {"owner": None})
+        assert missing.json()["error"] == "Validation failed. Please specify data for time."
+        not_pointer = await client.request("POST", "/classes/Event", {"time": when, "owner": {"objectId": "x"}})
+        assert not_pointer.json()["error"] == "Validation failed. Invalid type for owner. Expected: pointer"

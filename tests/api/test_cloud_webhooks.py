@@ -2,6 +2,7 @@
 `/hooks` with the master key and called as Parse calls them."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, AsyncIterator
 
 import msgspec
@@ -110,3 +111,17 @@ async def test_registered_hooks_survive_a_restart(settings: Settings, hook_serve
         assert (await client.request("POST", "/functions/double", {"n": 2})).json() == {"result": 4}
 
 
+
+
+async def test_a_hook_registered_in_one_process_is_called_by_another(settings: Settings, hook_server: HookServer,
+                                                                     redis_server: str) -> None:
+    shared = msgspec.structs.replace(settings, redis_url=redis_server, app_id=settings.app_id)
+    async with serving(shared, Cloud()) as first, serving(shared, Cloud()) as second:
+        await first.request("POST", "/hooks/functions", {"functionName": "double", "url": hook_server.url + "/double"},
+                            master=True)
+        for _ in range(500):  # the change travels on the bus
+            response = await second.request("POST", "/functions/double", {"n": 5})
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.01)
+        assert response.json() == {"result": 10}
