@@ -46,6 +46,17 @@ class ServedExample(msgspec.Struct):
         return f"{self.base_url}/apps/{self.name}/"
 
 
+EXAMPLES_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Three minutes per example test: each starts a served example (schema, cloud code, seed), some a chromium
+    or a server process with real password hashing, and a busy machine makes that slow."""
+    for item in items:
+        if EXAMPLES_DIR in Path(str(item.fspath)).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(180))
+
+
 @pytest.fixture(autouse=True)
 def test_store(tmp_path: Path) -> Iterator[None]:
     """The store switch: under LIVEQUERY_TEST_STORE=mongodb, the test's database is dropped afterwards."""

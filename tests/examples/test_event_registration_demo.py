@@ -7,14 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from examples.event_registration import demo
 from tests.storage.mongo_server import switched_database_uri
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-pytestmark = pytest.mark.timeout(180)  # a server process with real password hashing: slow on a busy machine
 
 
 def check_story(lines: list[str]) -> None:

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from examples.client import date, days_from_now, pointer
 from tests.examples.browser import Browser, Page
 from tests.examples.event_registration_world import World
 
-pytestmark = pytest.mark.timeout(180)  # a chromium and a served example per test: slow on a busy machine
 
 
 async def log_in(page: Page, url: str, name: str) -> None:

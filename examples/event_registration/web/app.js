@@ -8,8 +8,7 @@ Parse.initialize(config.appId, config.javascriptKey || undefined);
 Parse.serverURL = location.origin + config.mountPath;
 Parse.liveQueryServerURL = location.origin.replace(/^http/, "ws") + config.mountPath;
 
-const state = { events: new Map(), sessions: new Map(), mine: new Map(), notifications: new Map(),
-                subscriptions: [] };
+const state = { events: new Map(), sessions: new Map(), mine: new Map(), notifications: new Map() };
 const $ = (selector) => document.querySelector(selector);
 
 function say(text) { $("#message").textContent = text || ""; }
@@ -124,7 +123,6 @@ async function follow(query, map, render) {
   subscription.on("enter", put);
   subscription.on("leave", drop);
   subscription.on("delete", drop);
-  state.subscriptions.push(subscription);
   for (const object of await query.find()) {
     if (!map.has(keyOf(map, object))) map.set(keyOf(map, object), object);
   }
@@ -136,13 +134,13 @@ async function follow(query, map, render) {
 function keyOf(map, object) { return map === state.mine ? object.get("event").id : object.id; }
 
 async function start() {
-  for (const subscription of state.subscriptions) subscription.unsubscribe();
-  state.subscriptions = [];
   state.events.clear();
   state.sessions.clear();
   state.mine.clear();
   state.notifications.clear();
-  await Parse.LiveQuery.close(); // the socket carries the session of whoever is logged in now
+  // A new socket for whoever is logged in now (the socket carries the session); closing drops every
+  // subscription of the old one (unsubscribing first would race the new socket's opening).
+  await Parse.LiveQuery.close();
   const user = Parse.User.current();
   $("#login").hidden = Boolean(user);
   $("#account").hidden = !user;
