@@ -76,7 +76,7 @@ class Services:
         self.reads = CloudReads(self.queries, self.hooks)
         self.functions = CloudFunctions(self.hooks)
         self.jobs = JobRunner(self, self.hooks)
-        self.file_triggers = FileTriggers(self.hooks)  # for the files endpoint (issue 11) to call
+        self.file_triggers = FileTriggers(self.hooks)  # the files service's FileHooks (files.hooks = this)
         self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
         self._tasks: list[asyncio.Task[None]] = []

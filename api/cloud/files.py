@@ -1,50 +1,62 @@
-"""File triggers (`@cloud.before_save_file` ...), for the files endpoint to call around its store and delete.
-
-The endpoint calls `before_save(caller, file)` before it stores anything (a refusal raises ParseError and
-nothing is stored; a trigger may change `name`), `after_save(caller, file)` once the file is stored, and the
-delete pair around a delete. `file` is the REST form: `{"__type": "File", "name", "url"?, ...}` plus whatever
-metadata the endpoint knows (`contentType`, `size`). Without triggers each call is a dict look-up.
+"""File triggers (`@cloud.before_save_file` ...): the cloud side of the files service's FileHooks seam
+(api/files/hooks.py: `FileService.hooks`). Each method takes the service's FileTrigger (name, principal,
+content_type, size, metadata, tags, url); a hook sees it as `request.object`, the REST form
+`{"__type": "File", "name", "url", "contentType", "size", "metadata", "tags"}`, and may change `name`, `metadata`
+or `tags` before a save, or raise to refuse. Without file triggers each call is a dict look-up.
 """
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from api.cloud.runner import Caller, HookRunner
 from storage.errors import ErrorCode, ParseError
 
 FILE_TARGET = "@File"
+_CHANGEABLE = ("name", "metadata", "tags")
 
 
 class FileTriggers:
     def __init__(self, hooks: HookRunner) -> None:
         self._hooks = hooks
 
-    async def before_save(self, caller: Caller, file: dict[str, Any]) -> dict[str, Any]:
-        """The file as the trigger leaves it (a new dict); raises ParseError to refuse."""
-        return await self._before("before_save_file", caller, file)
+    async def before_save_file(self, file: Any) -> Any | None:
+        """A changed copy of `file` (new name, metadata or tags), or None to keep it; ParseError refuses."""
+        changed = await self._before("before_save_file", file)
+        if changed is None:
+            return None
+        updates = {name: changed[name] for name in _CHANGEABLE if changed.get(name) != getattr(file, name)}
+        if "name" in updates and (not isinstance(updates["name"], str) or not updates["name"]):
+            raise ParseError(ErrorCode.INVALID_FILE_NAME, "before_save_file must leave the file a name")
+        return msgspec.structs.replace(file, **updates) if updates else None
 
-    async def after_save(self, caller: Caller, file: dict[str, Any]) -> None:
-        await self._after("after_save_file", caller, file)
+    async def after_save_file(self, file: Any) -> None:
+        await self._after("after_save_file", file)
 
-    async def before_delete(self, caller: Caller, file: dict[str, Any]) -> None:
-        await self._before("before_delete_file", caller, file)
+    async def before_delete_file(self, file: Any) -> None:
+        await self._before("before_delete_file", file)
 
-    async def after_delete(self, caller: Caller, file: dict[str, Any]) -> None:
-        await self._after("after_delete_file", caller, file)
+    async def after_delete_file(self, file: Any) -> None:
+        await self._after("after_delete_file", file)
 
-    async def _before(self, kind: str, caller: Caller, file: dict[str, Any]) -> dict[str, Any]:
+    async def _before(self, kind: str, file: Any) -> dict[str, Any] | None:
         hook = self._hooks.find(kind, FILE_TARGET)
         if hook is None:
-            return file
-        request = await self._hooks.request_for(hook, caller, object=dict(file))
-        await self._hooks.run(hook, request, caller.principal, request.object)
-        changed = request.object
-        if not isinstance(changed, dict) or not isinstance(changed.get("name"), str) or not changed["name"]:
-            raise ParseError(ErrorCode.INVALID_FILE_NAME, f"{kind} must leave request.object a file with a name")
-        return changed
+            return None
+        request = await self._hooks.request_for(hook, Caller(file.principal), object=file_json(file))
+        await self._hooks.run(hook, request, file.principal, request.object)
+        if not isinstance(request.object, dict):
+            raise ParseError(ErrorCode.SCRIPT_FAILED, f"{kind} must leave request.object a dict")
+        return request.object
 
-    async def _after(self, kind: str, caller: Caller, file: dict[str, Any]) -> None:
+    async def _after(self, kind: str, file: Any) -> None:
         hook = self._hooks.find(kind, FILE_TARGET)
         if hook is not None:
-            request = await self._hooks.request_for(hook, caller, object=dict(file))
-            await self._hooks.run_after(hook, request, caller.principal)
+            request = await self._hooks.request_for(hook, Caller(file.principal), object=file_json(file))
+            await self._hooks.run_after(hook, request, file.principal)
+
+
+def file_json(file: Any) -> dict[str, Any]:
+    return {"__type": "File", "name": file.name, "url": file.url, "contentType": file.content_type,
+            "size": file.size, "metadata": dict(file.metadata), "tags": dict(file.tags)}
