@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
+from api import examples
 from api.cloud.http import cloud_route_endpoint
 from api.files.http import files_routes
 from api.graphql import GraphQLMount
@@ -76,6 +77,9 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
     """The app; `cloud` (else `settings.cloud`, a module path) gives its cloud code."""
     router = Router()
     register_all(router)
+    folder = examples.find_app_folder(settings.example) if settings.example else None
+    if folder is not None:
+        settings = examples.with_app_folder(settings, folder)
     services = Services(settings, router, cloud)
     mount = settings.mount_path
     graphql = None if settings.no_graphql else GraphQLMount(services, CORS_HEADERS)
@@ -112,6 +116,8 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
         if graphql is not None:
             graphql.start()
         try:
+            if folder is not None:
+                await examples.prepare(app, services, folder)
             yield
         finally:
             await services.stop()
@@ -124,6 +130,7 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         *(graphql.routes() if graphql is not None else []),
+        *(examples.web_routes(settings, folder) if folder else []),
         # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
         WebSocketRoute("/{path:path}", live_endpoint),
     ]

@@ -46,7 +46,7 @@ class Settings(msgspec.Struct, frozen=True):
     max_keys: int = 1000
     batch_limit: int = 100
     max_response_bytes: int = 64 << 20
-    seed_examples: bool = False
+    example: str | None = None  # an app folder to serve: a name under examples/ or a path (api/examples.py)
     schema_file: str = ""  # a schema file imported at start-up (`livequery schema import` semantics)
     # files (Parse's maxUploadSize and fileUpload options, Parse 9 defaults)
     max_upload_size: int = 20 * 1024 * 1024
@@ -137,6 +137,8 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("log_format", "--log-format", str, "text (default) or json: one JSON object per log line"),
     ("log_buffer_lines", "--log-buffer-lines", int, "recent log lines kept in memory for /scriptlog"),
     ("metrics", "--metrics", str, "GET /metrics (Prometheus): master (needs the master key), public, or off"),
+    ("example", "--example", str, "serve an example app (event_registration, ...) with its schema, cloud code, "
+     "permissions, seed data and page, on a fresh data folder unless --data-dir is given"),
     ("cloud", "--cloud", str, "cloud code module (path/to/cloud.py) defining `cloud = Cloud()`"),
     ("webhook_key", "--webhook-key", str, "key sent as X-Parse-Webhook-Key to webhooks (/hooks)"),
     ("cloud_after_timeout", "--cloud-after-timeout", float,
@@ -152,7 +154,6 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
 _FLAGS = [
     ("allow_client_class_creation", "--allow-client-class-creation",
      "let clients create classes on first write (default: master key only, as Parse 7)"),
-    ("seed_examples", "--seed-examples", "create the three example apps' schemas at start-up"),
     ("no_graphql", "--no-graphql", "do not serve the GraphQL API"),
     ("graphql_public_introspection", "--graphql-public-introspection",
      "let clients without the master key introspect the GraphQL schema"),
@@ -189,6 +190,8 @@ def parse_settings(argv: list[str] | None = None, environ: dict[str, str] | None
         values["file_extensions"] = _listed(str(values["file_extensions"]))
     _check_choice(parser, values, "log_format", ("text", "json"))
     _check_choice(parser, values, "metrics", ("master", "public", "off"))
+    if values.get("example") and "data_dir" not in values:
+        values["data_dir"] = ""  # a fresh folder, made by the CLI at start (see `fresh_data_dir`)
     mount = str(values.get("mount_path", "/parse"))
     values["mount_path"] = "/" + mount.strip("/") if mount.strip("/") else ""
     if "graphql_path" in values:

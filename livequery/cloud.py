@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
-# The seeds and the SDKs' subclasses name the system classes without their underscore.
-SYSTEM_ALIASES = {"User": "_User", "Role": "_Role", "Session": "_Session", "Installation": "_Installation"}
+# The seeds and the SDKs' subclasses name the system classes without their underscore. Not "Session": apps
+# have classes of their own by that name (seed 000 schedules an event's sessions in `Session`), and Parse keeps
+# `Session` and `_Session` apart too; log-outs are hooked with after_logout.
+SYSTEM_ALIASES = {"User": "_User", "Role": "_Role", "Installation": "_Installation"}
 
 OBJECT_TRIGGERS = ("before_save", "after_save", "before_delete", "after_delete", "before_find", "after_find")
 USER_TRIGGERS = ("before_login", "after_login", "after_logout")

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import stop_process
+
 E2E_DIR = Path(__file__).resolve().parent
 ROOT = E2E_DIR.parent.parent
 
@@ -109,17 +111,6 @@ def _wait_until_healthy(server: RunningServer, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 MEMORY_BUS = "memory-bus"
 REDIS_BUS = "redis-bus"
 MONGODB = "mongodb"  # the MongoDB store (and GridFS files) on a fresh database of the session's SecantusDB
@@ -160,7 +151,7 @@ def e2e_server(server_extra_args: list[str]) -> Iterator[RunningServer]:
             _wait_until_healthy(server, SERVER_START_SECONDS)
             yield server
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 def _node_major(node: str) -> int:
