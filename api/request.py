@@ -150,7 +150,7 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
             raise ParseError(ErrorCode.INVALID_JSON, "requests must be an array")
         raise ParseError(ErrorCode.INVALID_JSON, "body must be a JSON object")
     credentials = header_credentials(headers)
-    context = _context(headers.get("x-parse-cloud-context"), body.get("_context"))
+    context = cloud_context(headers.get("x-parse-cloud-context"), body.get("_context"))
     take_body_credentials(body, credentials)
     override = body.get("_method")
     for key in _ALWAYS_DROPPED:
@@ -167,7 +167,7 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
                 ip=request.client.host if request.client else None, context=context)
 
 
-def _context(header: str | None, body_value: Any) -> dict[str, Any] | None:
+def cloud_context(header: str | None, body_value: Any) -> dict[str, Any] | None:
     """Parse's cloud context: a JSON object in a header, or an object in the body (the JS SDK); else 107."""
     if header is None and body_value is None:
         return None

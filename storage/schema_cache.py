@@ -23,18 +23,34 @@ class SchemaCache:
         self._store = store
         self._schemas: dict[str, ClassSchema] = {}
         self.version = 0  # changes whenever a cached schema does (GraphQL rebuilds its schema on a change)
+        # A read of the store is older than a schema remembered (or forgotten) while it was awaited: the write
+        # that remembered it, or a peer's notice, came after. `_tick` counts such changes and `_stamps` says
+        # when each class last changed, so a read that started earlier never puts an older schema back.
+        self._tick = 0
+        self._stamps: dict[str, int] = {}
 
     async def get(self, class_name: str) -> ClassSchema | None:
         schema = self._schemas.get(class_name)
         if schema is None:
+            began = self._tick
             schema = await self._store.get_schema(class_name)
+            if self._stamps.get(class_name, 0) > began:  # changed while we read: what we read is older
+                return self._schemas.get(class_name)
             if schema is not None:
                 self._store_one(schema)
         return schema
 
     async def all(self) -> list[ClassSchema]:
+        began = self._tick
         schemas = await self._store.get_all_schemas()
         fresh = {s.class_name: s for s in schemas}
+        if self._tick != began:  # remembered or forgotten while we read: keep those, they are newer
+            for class_name, stamp in self._stamps.items():
+                if stamp > began:
+                    if class_name in self._schemas:
+                        fresh[class_name] = self._schemas[class_name]
+                    else:
+                        fresh.pop(class_name, None)
         if fresh != self._schemas:
             self._schemas = fresh
             self.version += 1
@@ -71,10 +87,16 @@ class SchemaCache:
         self._store_one(schema)
 
     def forget(self, class_name: str) -> None:
+        self._touch(class_name)
         if self._schemas.pop(class_name, None) is not None:
             self.version += 1
 
+    def _touch(self, class_name: str) -> None:
+        self._tick += 1
+        self._stamps[class_name] = self._tick
+
     def _store_one(self, schema: ClassSchema) -> None:
+        self._touch(schema.class_name)
         if self._schemas.get(schema.class_name) != schema:
             self._schemas[schema.class_name] = schema
             self.version += 1

@@ -61,6 +61,7 @@ class HookRunner:
         self.cloud = cloud or Cloud()
         self._webhooks: dict[str, dict[str, Hook]] = {}
         self._table: dict[str, dict[str, Hook]] = {}
+        self.version = 0  # counts changes of the hooks in force (GraphQL rebuilds its CloudCodeFunction enum)
         self._rebuild()
 
     def use(self, cloud: Cloud) -> None:
@@ -78,6 +79,7 @@ class HookRunner:
             for kind, hooks in source.items():
                 table.setdefault(kind, {}).update(hooks)
         self._table = table
+        self.version += 1
 
     def find(self, kind: str, target: str = "") -> Hook | None:
         """The hook of `kind` for a class (or function/job name); a dict look-up, so free when there is none."""

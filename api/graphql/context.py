@@ -6,10 +6,11 @@ Every read goes through `QueryService` and every write through the REST route ha
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
+from api.cloud.runner import Caller
 from api.graphql.names import type_name
-from api.request import Call, Credentials
+from api.request import Call, Credentials, cloud_context
 from api.routes.system import MasterRequired
 from auth.principal import Principal
 from storage.errors import ErrorCode, ParseError
@@ -107,13 +108,20 @@ class RequestContext:
     """Per request: the caller, the services, the class schemas the GraphQL schema was built from."""
 
     def __init__(self, services: Services, principal: Principal, credentials: Credentials,
-                 schemas: dict[str, Any]) -> None:
+                 schemas: dict[str, Any], headers: Mapping[str, str] | None = None, ip: str | None = None) -> None:
         self.services = services
         self.principal = principal
         self.credentials = credentials
         self.schemas = schemas
+        self.headers = headers  # the HTTP request's, for cloud code (as REST's Call carries them)
+        self.ip = ip
         self.loader = PointerLoader(services, principal)
         self.live: Any = None  # a subscription socket's LiveSession (subscriptions.py)
+
+    def caller(self) -> Caller:
+        """The caller as cloud code sees it, built as REST builds it (`api.cloud.runner.caller_of`)."""
+        context = cloud_context(self.headers.get("x-parse-cloud-context"), None) if self.headers else None
+        return Caller(self.principal, self.credentials.installation_id, self.ip, self.headers, context)
 
     async def rest(self, method: str, path: str, body: dict[str, Any] | None = None,
                    params: dict[str, Any] | None = None, principal: Principal | None = None) -> Any:

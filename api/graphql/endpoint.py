@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import msgspec
 from graphql import (
@@ -60,13 +60,15 @@ class SchemaHolder:
         self._services = services
         self._subscriptions = subscriptions
         self._built: BuiltSchema | None = None
-        self._version = -1
+        self._version: tuple[int, int] = (-1, -1)
         self._warned: set[str] = set()
 
     def current(self) -> BuiltSchema:
-        version = self._services.schemas.version
+        # the classes and the cloud functions in force (a --dev reload or a webhook changes them) shape the schema
+        version = (self._services.schemas.version, self._services.hooks.version)
         if self._built is None or version != self._version:
-            self._built = build_schema(self._services.schemas.known(), self._subscriptions)
+            self._built = build_schema(self._services.schemas.known(), self._subscriptions,
+                                       self._services.functions.names())
             self._version = version
             for warning in self._built.warnings:
                 if warning not in self._warned:  # once per process, not on every rebuild
@@ -157,7 +159,8 @@ class GraphQLEndpoint:
             credentials = header_credentials(request.headers)
             principal = await self.principal(credentials)
             query, variables, operation_name = await self._read(request)
-            return await self.run(request.method, query, variables, operation_name, principal, credentials)
+            return await self.run(request.method, query, variables, operation_name, principal, credentials,
+                                  request.headers, request.client.host if request.client else None)
         except RequestFailed as failure:
             return self._failed(failure)
 
@@ -226,7 +229,8 @@ class GraphQLEndpoint:
         return document, complexity, validate(built.schema, document)
 
     async def run(self, method: str, query: str, variables: dict[str, Any] | None, operation_name: str | None,
-                  principal: Principal, credentials: Credentials) -> Response:
+                  principal: Principal, credentials: Credentials, headers: Mapping[str, str] | None = None,
+                  ip: str | None = None) -> Response:
         built = self.schemas.current()
         document = self.prepare(built, query, principal)
         operation = get_operation_ast(document, operation_name)
@@ -235,7 +239,7 @@ class GraphQLEndpoint:
         if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
             raise RequestFailed(400, "Subscriptions are served over websockets (graphql-transport-ws) at this path.",
                                 "BAD_REQUEST")
-        context = RequestContext(self._services, principal, credentials, built.classes)
+        context = RequestContext(self._services, principal, credentials, built.classes, headers, ip)
         status, body = await execute_operation(built, document, context, variables, operation_name)
         return self._json(body, status)
 

@@ -7,7 +7,7 @@ and the build reports it, so the server can warn at start-up rather than drop it
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from graphql import (
     GraphQLArgument,
@@ -20,7 +20,7 @@ from graphql import (
     GraphQLSchema,
 )
 
-from api.graphql import schema_api, users
+from api.graphql import cloud_code, schema_api, users
 from api.graphql.classes import ClassTypes, array_result_type
 from api.graphql.names import field_name, from_global_id, pluralize
 from api.graphql.objects import mutation_fields, query_fields, read_object
@@ -38,7 +38,7 @@ RESERVED_TYPES = frozenset({
     "Float", "Boolean", "ID",
     *(f"{kind}WhereInput" for kind in ("Id", "String", "Number", "Boolean", "Array", "Object", "Date", "Bytes",
                                          "File", "GeoPoint", "Polygon")),
-    *schema_api.TYPE_NAMES, *users.TYPE_NAMES,
+    *schema_api.TYPE_NAMES, *users.TYPE_NAMES, *cloud_code.TYPE_NAMES,
 })
 RESERVED_FIELDS = frozenset({"node", "health", "viewer", "class", "classes", *users.MUTATION_NAMES,
                              *schema_api.MUTATION_NAMES})
@@ -61,7 +61,8 @@ class BuiltSchema:
         self.documents: dict[str, Any] = {}
 
 
-def build_schema(class_schemas: list[ClassSchema], subscriptions: SubscriptionFields | None = None) -> BuiltSchema:
+def build_schema(class_schemas: list[ClassSchema], subscriptions: SubscriptionFields | None = None,
+                 function_names: Iterable[str] = ()) -> BuiltSchema:
     shared = SharedTypes()
     registry: dict[str, ClassTypes] = {}
     warnings: list[str] = []
@@ -107,7 +108,8 @@ def build_schema(class_schemas: list[ClassSchema], subscriptions: SubscriptionFi
         **schema_queries,
         **queries,
     }
-    root_mutations: dict[str, GraphQLField] = {**schema_mutations, **mutations}
+    root_mutations: dict[str, GraphQLField] = {**schema_mutations, **mutations,
+                                               **cloud_code.cloud_code_fields(function_names, shared)}
     if "_User" in registry:
         user_queries, user_mutations = users.user_fields(registry["_User"])
         root_queries.update(user_queries)

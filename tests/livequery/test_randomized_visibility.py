@@ -72,6 +72,8 @@ class Scenario:
         self.members: dict[str, set[str]] = {}
         self.objects: list[str] = []
         self.expected: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.sockets: list[LiveClient] = []  # principal i's socket, on process i % processes
+        self.frames: list[list[dict[str, Any]]] = []  # what each socket received before the last fence
         self.operations = 0
 
     @property
@@ -119,6 +121,19 @@ class Scenario:
         self.objects.append(created["objectId"])
         return str(created["objectId"])
 
+    async def everywhere(self) -> None:
+        """Wait until a role or CLP change has reached every process before REST is asked about it.
+
+        The process that made the change applies it at once; another process applies it when the change reaches
+        it on the bus, and before it delivers any later event (the bus is ordered). Until then a REST read through
+        that other process may still answer with the old roles or CLP: the server promises LiveQuery events that
+        follow the change from the next write on, not that every process's REST reads follow it at the instant
+        the change's response arrives. So a fence: once a socket of every process has its create event, every
+        process has applied the change. The frames before it are kept for the final check."""
+        fence = await self.cluster.ok("POST", "/classes/Fence", {"ACL": {"*": {"read": True}}}, master=True)
+        for socket_, frames in zip(self.sockets, self.frames):
+            frames.extend(await socket_.frames_before(fence["objectId"]))
+
     async def observe(self) -> Observation:
         """What every principal may read now: per subscription (its where and keys), and any object (0)."""
         ids = {"$in": self.objects}
@@ -150,10 +165,12 @@ class Scenario:
             await c.ok("PUT", f"/roles/{self.roles[name]}", {"users": {"__op": op, "objects": [_user(user)]}},
                        master=True)
             self.members[name] ^= {user}
+            await self.everywhere()
             return await self.observe()
         if roll < 0.2:  # the class's permissions change
             clp = self.clp(self.rng.randrange(4), self.rng.randrange(3))
             await c.ok("PUT", "/schemas/Doc", {"classLevelPermissions": clp}, master=True)
+            await self.everywhere()
             return await self.observe()
         if roll < 0.35 or len(self.objects) < 3:
             kind, object_id = "create", await self.create()
@@ -213,7 +230,7 @@ async def run_scenario(rests: list[str], app_id: str, master_key: str) -> tuple[
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
         scenario = Scenario(Cluster(http, rests, app_id, master_key, rng), rng)
         await scenario.set_up()
-        sockets: list[LiveClient] = []
+        sockets = scenario.sockets
         for principal, token in enumerate(scenario.tokens):  # spread over the processes
             socket_ = LiveClient(await connect(rests[principal % len(rests)].replace("http://", "ws://"),
                                                open_timeout=5))
@@ -225,6 +242,7 @@ async def run_scenario(rests: list[str], app_id: str, master_key: str) -> tuple[
                 assert (await socket_.subscribe(request_id, "Doc", where, **extra))["op"] == "subscribed"
             assert (await socket_.subscribe(FENCE_REQUEST, "Fence", {}))["op"] == "subscribed"
             sockets.append(socket_)
+            scenario.frames.append([])
         observed = await scenario.observe()
         deadline = time.monotonic() + BUDGET
         while time.monotonic() < deadline:
@@ -232,7 +250,7 @@ async def run_scenario(rests: list[str], app_id: str, master_key: str) -> tuple[
         fence = await scenario.cluster.ok("POST", "/classes/Fence", {"ACL": {"*": {"read": True}}}, master=True)
         checked = 0
         for principal, socket_ in enumerate(sockets):
-            frames = await socket_.frames_before(fence["objectId"])
+            frames = scenario.frames[principal] + await socket_.frames_before(fence["objectId"])
             for sub in range(1, len(SUBSCRIPTIONS) + 1):
                 got = [{k: _as_rest(v) if k in ("object", "original") else v for k, v in frame.items()
                         if k in ("op", "object", "original")}

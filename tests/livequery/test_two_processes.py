@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from websockets.asyncio.client import connect
 
-from benchmarks.server import APP_ID, running_server
+from benchmarks.server import APP_ID, MASTER_KEY, running_server
 
 
 async def _subscribe(ws_url: str) -> Any:
@@ -118,3 +118,49 @@ def test_a_log_out_through_one_process_ends_private_events_on_the_others_sockets
     shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
     with running_server(*shared) as first, running_server(*shared) as second:
         asyncio.run(asyncio.wait_for(_log_out_elsewhere(first, second), 30))
+
+
+async def _role_and_clp_change_elsewhere(first: str, second: str) -> None:
+    headers = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json", "X-Parse-Master-Key": MASTER_KEY}
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async def call(method: str, path: str, body: dict[str, Any]) -> Any:  # every write through `first`
+            async with http.request(method, f"{first}{path}", data=json.dumps(body)) as reply:
+                assert reply.status < 300, await reply.text()
+                return await reply.json()
+
+        async def next_text() -> str:
+            return str(json.loads(await asyncio.wait_for(socket_.recv(), 5))["object"]["text"])
+
+        ann = await call("POST", "/users", {"username": "ann", "password": "pw"})
+        member = {"objects": [{"__type": "Pointer", "className": "_User", "objectId": ann["objectId"]}]}
+        role = await call("POST", "/roles", {"name": "Staff", "ACL": {"*": {"read": True}}})
+        await call("POST", "/schemas/Note", {"classLevelPermissions": {
+            "find": {"*": True}, "get": {"*": True}, "create": {"*": True}, "update": {"*": True}}})
+        socket_ = await connect(second.replace("http://", "ws://"), open_timeout=5)  # ann's socket: the other one
+        await socket_.send(json.dumps({"op": "connect", "applicationId": APP_ID, "sessionToken": ann["sessionToken"]}))
+        await asyncio.wait_for(socket_.recv(), 5)
+        await socket_.send(json.dumps({"op": "subscribe", "requestId": 1, "query": {"className": "Note", "where": {}}}))
+        assert json.loads(await asyncio.wait_for(socket_.recv(), 5))["op"] == "subscribed"
+        staff = {"role:Staff": {"read": True}}
+        # each change precedes the next write on the bus and the second process applies it before delivering
+        # that write: no wait is needed (REST reads through the second process may lag; its events do not)
+        await call("PUT", f"/roles/{role['objectId']}", {"users": {"__op": "AddRelation", **member}})
+        await call("POST", "/classes/Note", {"text": "staff, ann a member", "ACL": staff})
+        assert await next_text() == "staff, ann a member"
+        await call("PUT", f"/roles/{role['objectId']}", {"users": {"__op": "RemoveRelation", **member}})
+        await call("POST", "/classes/Note", {"text": "staff, ann no longer a member", "ACL": staff})
+        await call("PUT", "/schemas/Note", {"classLevelPermissions": {
+            "find": {"role:Staff": True}, "get": {"role:Staff": True}, "create": {"*": True}, "update": {"*": True}}})
+        await call("POST", "/classes/Note", {"text": "public, class for staff only", "ACL": {"*": {"read": True}}})
+        await call("PUT", "/schemas/Note", {"classLevelPermissions": {
+            "find": {"*": True}, "get": {"*": True}, "create": {"*": True}, "update": {"*": True}}})
+        await call("POST", "/classes/Note", {"text": "public, class open again", "ACL": {"*": {"read": True}}})
+        assert await next_text() == "public, class open again"
+        await socket_.close()
+
+
+def test_role_and_clp_changes_through_one_process_apply_to_the_others_sockets_from_the_next_write(
+        redis_server: str, tmp_path: Path) -> None:
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
+    with running_server(*shared) as first, running_server(*shared) as second:
+        asyncio.run(asyncio.wait_for(_role_and_clp_change_elsewhere(first, second), 30))

@@ -2,4 +2,4 @@
 the LiveQuery endpoint tests."""
 from __future__ import annotations
 
-from tests.livequery.conftest import live_server  # noqa: F401  (a fixture, re-exported for these tests)
+from tests.livequery.conftest import live_cloud, live_server  # noqa: F401  (fixtures, re-exported for these tests)

@@ -1,12 +1,25 @@
-"""Helpers for the GraphQL tests: a POST to /graphql with Parse's headers."""
+"""Helpers for the GraphQL tests: a POST to /graphql with Parse's headers, and the real `gql` client."""
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
 import msgspec
+from gql import Client
+from gql.transport.httpx import HTTPXAsyncTransport
 
-from tests.api.conftest import ParseClient
+from tests.api.conftest import APP_ID, ParseClient
+
+
+def transport(app: Any, **headers: str) -> HTTPXAsyncTransport:
+    return HTTPXAsyncTransport(url="http://testserver/graphql", transport=httpx.ASGITransport(app=app),
+                               headers={"X-Parse-Application-Id": APP_ID, **headers}, timeout=60)
+
+
+def client_for(app: Any, **kw: Any) -> Client:
+    """A `gql` client of `app`; `headers=` adds request headers (session, master key, ...)."""
+    # generous timeouts: the MongoDB tests run on SecantusDB, a Python server, on a shared machine
+    return Client(transport=transport(app, **kw.pop("headers", {})), execute_timeout=60, **kw)
 
 
 async def post(client: ParseClient, query: str, variables: dict[str, Any] | None = None, *, master: bool = False,

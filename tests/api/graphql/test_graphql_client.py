@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
-from gql import Client, GraphQLRequest, gql
+from gql import GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.httpx import HTTPXAsyncTransport
 
-from tests.api.conftest import APP_ID, MASTER_KEY, ParseClient
-
-
-def transport(app: Any, **headers: str) -> HTTPXAsyncTransport:
-    return HTTPXAsyncTransport(url="http://testserver/graphql", transport=httpx.ASGITransport(app=app),
-                               headers={"X-Parse-Application-Id": APP_ID, **headers}, timeout=60)
-
-
-def client_for(app: Any, **kw: Any) -> Client:
-    # generous timeouts: the MongoDB tests run on SecantusDB, a Python server, on a shared machine
-    return Client(transport=transport(app, **kw.pop("headers", {})), execute_timeout=60, **kw)
+from tests.api.conftest import MASTER_KEY, ParseClient
+from tests.api.graphql.support import client_for
 
 
 async def test_gql_client_creates_and_pages_through_objects(app: Any, client: ParseClient) -> None:
