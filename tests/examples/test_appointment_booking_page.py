@@ -33,7 +33,10 @@ async def test_a_booking_and_a_cancellation_through_rest_show_on_the_dashboard_l
     assert "Consultation" in text and "10:00–11:00 UTC" in text and "booked by ann" in text
     await booking.move("ann", appointment, "cancelled")
     assert await page.wait_for(f"{badge(appointment['objectId'])} === 'cancelled'")  # no reload
-    assert "New booking: Consultation" in await page.text("#notifications li")
+    notes_shown = "[...document.querySelectorAll('#notifications li')].map(li => li.textContent)"
+    notes = await page.wait_for(f"{notes_shown}.length >= 2 && {notes_shown}")
+    assert notes[0].startswith("Appointment cancelled: Consultation")  # newest first
+    assert any(note.startswith("New booking: Consultation") for note in notes)
     assert not any(line.startswith("uncaught") for line in page.log), page.log
 
 
