@@ -101,22 +101,32 @@ def check_role(request: Any) -> None:
 
 # --- services ------------------------------------------------------------------------------------------------
 
+def claim_for_provider(request: Any, refusal: str) -> str:
+    """A new service or calendar belongs to the calling provider (the master key names one): public, and theirs
+    to write. Returns the provider's id."""
+    provider = id_of(request.object.get("provider")) if request.master else \
+        require_role(request, PROVIDER, refusal)
+    if provider is None:
+        raise CloudError(VALIDATION_ERROR, "provider is required")
+    request.object["provider"] = pointer("_User", provider)
+    request.object["ACL"] = {**PUBLIC, provider: {"read": True, "write": True}}
+    return provider
+
+
+def check_provider_edit(request: Any, what: str, kept: tuple[str, ...]) -> None:
+    if not request.master and id_of(request.original.get("provider")) != caller_id(request):
+        raise CloudError(OPERATION_FORBIDDEN, f"Only the {what}'s provider may edit it.")
+    keep(request, kept, "is kept by the server.")
+
+
 @cloud.before_save("Service")
 def check_service(request: Any) -> None:
-    service = request.object
     if request.original is None:
-        provider = id_of(service.get("provider")) if request.master else \
-            require_role(request, PROVIDER, "Only providers offer services.")
-        if provider is None:
-            raise CloudError(VALIDATION_ERROR, "provider is required")
-        service["provider"] = pointer("_User", provider)
-        service["ACL"] = {**PUBLIC, provider: {"read": True, "write": True}}
+        claim_for_provider(request, "Only providers offer services.")
     else:
-        if not request.master and id_of(request.original.get("provider")) != caller_id(request):
-            raise CloudError(OPERATION_FORBIDDEN, "Only the service's provider may edit it.")
-        keep(request, ("provider", "ACL"), "is kept by the server.")
+        check_provider_edit(request, "service", ("provider", "ACL"))
     try:
-        availability.duration_of(service.get("duration"))
+        availability.duration_of(request.object.get("duration"))
     except AvailabilityError as error:
         raise CloudError(VALIDATION_ERROR, str(error)) from None
 
@@ -128,18 +138,12 @@ async def check_calendar(request: Any) -> None:
     """One calendar per provider (`owner` is unique in the store), edited only by that provider."""
     calendar = request.object
     if request.original is None:
-        provider = id_of(calendar.get("provider")) if request.master else \
-            require_role(request, PROVIDER, "Only providers have a calendar.")
-        if provider is None:
-            raise CloudError(VALIDATION_ERROR, "provider is required")
+        provider = claim_for_provider(request, "Only providers have a calendar.")
         if await request.api.first("Calendar", where={"owner": provider}, master=True):
             raise CloudError(DUPLICATE_VALUE, "You already have a calendar: edit it.")
-        calendar["provider"], calendar["owner"] = pointer("_User", provider), provider
-        calendar["ACL"] = {**PUBLIC, provider: {"read": True, "write": True}}
+        calendar["owner"] = provider
     else:
-        if not request.master and id_of(request.original.get("provider")) != caller_id(request):
-            raise CloudError(OPERATION_FORBIDDEN, "Only the calendar's provider may edit it.")
-        keep(request, ("provider", "owner", "ACL"), "is kept by the server.")
+        check_provider_edit(request, "calendar", ("provider", "owner", "ACL"))
     calendar.setdefault("availability", [])
     try:
         availability.check_availability(calendar["availability"])
