@@ -5,25 +5,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from examples.appointment_booking.seed import EVERY_DAY, PASSWORD, next_quarter
-from examples.client import ParseClient, date, pointer
+from examples.client import date, pointer
+from tests.examples.event_registration_world import World
 
 
-class Booking:
+class Booking(World):
     """Log-ins and objects of the seed (paula and peter provide; ann, ben and cara book). Peter is open every day
-    around the clock, so his slots are any future quarter hour; paula keeps weekday hours 09:00-17:00 UTC."""
+    around the clock, so his slots are any future quarter hour; paula keeps weekday hours 09:00-17:00 UTC.
+    `login`, `me` and `notifications` are the event registration world's (the same password and classes)."""
 
-    def __init__(self, served: Any) -> None:  # a tests.examples.conftest.ServedExample
-        self.served = served
-        self.parse: ParseClient = served.parse
-        self.sessions: dict[str, str] = {}
-        self.ids: dict[str, str] = {}
-
-    async def login(self, *names: str) -> None:
-        for name in names:
-            user = await self.parse.log_in(name, PASSWORD)
-            self.sessions[name], self.ids[name] = user["sessionToken"], user["objectId"]
-
-    async def new_user(self, name: str, role: str) -> str:
+    async def new_user(self, name: str, role: str = "customer") -> str:
         user = await self.parse.sign_up(name, PASSWORD, email=f"{name}@example.com", role=role)
         self.sessions[name], self.ids[name] = user["sessionToken"], user["objectId"]
         return name
@@ -34,9 +25,6 @@ class Booking:
         await self.parse.create("Calendar", {"availability": EVERY_DAY}, session=self.sessions[name])
         return await self.parse.create("Service", {"name": f"{name}'s service", "duration": minutes},
                                        session=self.sessions[name])
-
-    def me(self, name: str) -> dict[str, str]:
-        return pointer("_User", self.ids[name])
 
     async def service(self, name: str) -> dict[str, Any]:
         return (await self.parse.find("Service", {"name": name}))[0]
@@ -53,11 +41,6 @@ class Booking:
 
     async def appointment(self, appointment: dict[str, Any]) -> dict[str, Any]:
         return await self.parse.get("Appointment", appointment["objectId"], master=True)
-
-    async def notifications(self, name: str) -> list[str]:
-        found = await self.parse.find("Notification", {"user": self.me(name)}, order="createdAt",
-                                      session=self.sessions[name])
-        return [note["message"] for note in found]
 
 
 def slot(days: int = 2, hour: int = 10, minute: int = 0) -> datetime:

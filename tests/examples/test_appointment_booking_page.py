@@ -1,19 +1,10 @@
 """The provider's dashboard in headless chromium: bookings and cancellations made through REST show up live."""
 from __future__ import annotations
 
-import json
 
 from tests.examples.appointment_booking_world import Booking, slot
-from tests.examples.browser import Browser, Page
-
-
-async def log_in(page: Page, url: str, name: str) -> None:
-    await page.goto(url)
-    await page.wait_for("document.body.dataset.ready === 'anonymous'")
-    await page.fill("#username", name)
-    await page.fill("#password", "demo-password")
-    await page.click("#login-button")
-    await page.wait_for(f"document.body.dataset.ready === {json.dumps(name)}")
+from tests.examples.browser import Browser
+from tests.examples.test_event_registration_page import log_in
 
 
 def badge(appointment_id: str) -> str:
