@@ -50,14 +50,16 @@ def pointer(class_name: str, object_id: str) -> dict[str, str]:
     return {"__type": "Pointer", "className": class_name, "objectId": object_id}
 
 
-async def sign_up_all(rest: Rest, names: list[str], concurrency: int = 16) -> list[dict[str, Any]]:
+async def sign_up_all(rest: Rest, names: list[str], concurrency: int = 16,
+                      fields: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Each name signed up (with `fields` too); the users with their session tokens."""
     queue = iter(names)
     users: list[dict[str, Any]] = []
 
     async def worker() -> None:
         for name in queue:
             users.append(await rest.ok("POST", "/users", {"username": name, "password": "bench-password",
-                                                          "email": f"{name}@example.com"}))
+                                                          "email": f"{name}@example.com", **(fields or {})}))
 
     await asyncio.gather(*[worker() for _ in range(concurrency)])
     return users

@@ -10,20 +10,11 @@ and hears of it), the refusals a client meets along the way are shown, and the s
 """
 from __future__ import annotations
 
-import argparse
-import asyncio
 import secrets
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from typing import IO, Callable
 
-from examples.client import LiveSubscriber, ParseClient, ParseFailure, date, days_from_now, pointer
-
-Say = Callable[[str], None]
+from examples import demo_runner
+from examples.client import ParseClient, date, days_from_now, pointer
+from examples.demo_runner import Say, refused, show
 
 
 async def play(parse: ParseClient, say: Say = print) -> None:
@@ -92,72 +83,8 @@ async def play(parse: ParseClient, say: Say = print) -> None:
         await inbox.close()
 
 
-async def refused(say: Say, what: str, attempt: object) -> None:
-    try:
-        await attempt  # type: ignore[misc]
-    except ParseFailure as failure:
-        say(f"{what}: refused {failure.code} {failure.error}")
-        return
-    raise AssertionError(f"{what} was not refused")
-
-
-async def show(say: Say, inboxes: dict[str, LiveSubscriber]) -> None:
-    for name, inbox in inboxes.items():
-        for frame in await inbox.events():
-            message = frame.get("object", {}).get("message", "")
-            say(f"  live -> {name}: {frame['op']} Notification {message!r}")
-
-
-# --- running it ------------------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _serve_example(port: int, master_key: str, app_id: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """`livequery serve --example event_registration` (on a fresh data folder), once it answers /health."""
-    command = [sys.executable, "-m", "api.cli", "serve", "--example", "event_registration", "--port", str(port),
-               "--master-key", master_key, "--app-id", app_id]
-    server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/parse/health", timeout=1):
-                return server
-        except OSError:
-            if server.poll() is not None:
-                log.seek(0)
-                raise SystemExit(f"the server exited:\n{log.read().decode(errors='replace')[-3000:]}") from None
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the server did not start within 60 s")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", help="the REST URL of a running server (default: serve one for the demo)")
-    parser.add_argument("--app-id", default="livequery")
-    parser.add_argument("--master-key", help="the server's master key (to make the demo organiser)")
-    args = parser.parse_args(argv)
-
-    async def run() -> None:
-        async with ParseClient(args.server, args.app_id, master_key=args.master_key) as parse:
-            await play(parse, lambda line: print(line, flush=True))
-
-    if args.server is not None:
-        asyncio.run(run())
-        return
-    port, args.master_key = _free_port(), secrets.token_urlsafe(16)
-    args.server = f"http://127.0.0.1:{port}/parse"
-    with tempfile.TemporaryFile() as log:
-        server = _serve_example(port, args.master_key, args.app_id, log)
-        try:
-            asyncio.run(run())
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
+    demo_runner.main("event_registration", play, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

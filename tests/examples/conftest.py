@@ -128,3 +128,13 @@ async def world(served_example: Callable[..., Awaitable[ServedExample]]) -> Any:
     seeded = World(await served_example("event_registration"))
     await seeded.login("olivia", "oscar", "ann", "ben", "cara", "dan")
     return seeded
+
+
+@pytest.fixture
+async def booking(served_example: Callable[..., Awaitable[ServedExample]]) -> Any:
+    """The appointment booking example served and seeded, its people logged in (appointment_booking_world.py)."""
+    from tests.examples.appointment_booking_world import Booking
+
+    seeded = Booking(await served_example("appointment_booking"))
+    await seeded.login("paula", "peter", "ann", "ben", "cara")
+    return seeded
