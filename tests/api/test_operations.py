@@ -3,6 +3,7 @@ without secrets, unknown routes are logged and answered as Parse does, `/metrics
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -10,40 +11,34 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from api.router import Reply
+from api.router import Router
+from api.routes import operations
 from tests.api.conftest import MASTER_KEY, ParseClient, make_settings
 
 SESSION_TOKEN = "r:0123456789abcdef0123456789abcdef"
 
 
-async def test_server_info_reports_logs_and_config_and_no_jobs_or_hooks_without_their_routes(
-        client: ParseClient) -> None:
+async def test_server_info_reports_what_is_served_jobs_hooks_logs_config_and_no_push(client: ParseClient) -> None:
     body = (await client.request("GET", "/serverInfo", master=True)).json()
     features = body["features"]
     assert body["parseServerVersion"] == "9.0.0"
     assert all(features["logs"].values())
     assert all(features["globalConfig"].values())
-    assert features["cloudCode"]["jobs"] is False
-    assert not any(features["hooks"].values())
+    assert features["cloudCode"]["jobs"] is True  # /jobs and /cloud_code/jobs are served (cloud code)
+    assert all(features["hooks"].values())  # /hooks/functions and /hooks/triggers are served
     assert not features["push"]["immediatePush"]
     assert features["schemas"]["addClass"] and features["schemas"]["editClassLevelPermissions"]
 
 
-async def test_server_info_turns_jobs_and_hooks_on_when_their_routes_are_registered(app: Any,
-                                                                                      client: ParseClient) -> None:
-    async def answer(call: Any, services: Any) -> Reply:
-        return Reply([])
-
-    router = app.state.services.router
-    router.add("/cloud_code/jobs", "GET", answer)
-    router.add("/jobs/{jobName}", "POST", answer)
-    for method in ("GET", "POST"):
-        router.add("/hooks/functions", method, answer)
-    router.add("/hooks/triggers", "GET", answer)
-    router.add("/hooks/functions/{functionName}", "PUT", answer)
-    features = (await client.request("GET", "/serverInfo", master=True)).json()["features"]
-    assert features["cloudCode"]["jobs"] is True
-    assert all(features["hooks"].values())
+def test_server_info_turns_off_what_no_registered_route_answers(tmp_path: Any) -> None:
+    router = Router()
+    operations.register(router)
+    served = SimpleNamespace(router=router, settings=make_settings(tmp_path))
+    found = operations.features(served)  # type: ignore[arg-type]
+    assert all(found["logs"].values())
+    assert found["cloudCode"]["jobs"] is False
+    assert not any(found["hooks"].values())
+    assert not any(found["globalConfig"].values())
 
 
 async def test_scriptlog_needs_the_master_key(client: ParseClient) -> None:
@@ -97,11 +92,11 @@ async def test_scriptlog_never_shows_a_secret_that_was_logged(client: ParseClien
 
 async def test_unknown_route_answers_404_and_is_logged_once(client: ParseClient) -> None:
     for _ in range(3):
-        response = await client.request("GET", "/cloud_code/jobs/data", master=True)
+        response = await client.request("GET", "/no_such/route", master=True)
         assert response.status_code == 404
-        assert response.json()["error"] == "Cannot GET /cloud_code/jobs/data"
+        assert response.json()["error"] == "Cannot GET /no_such/route"
     lines = (await client.request("GET", "/scriptlog", master=True, params={"size": "100"})).json()
-    warnings = [e for e in lines if "no route answers GET /cloud_code/jobs/data" in e["message"]]
+    warnings = [e for e in lines if "no route answers GET /no_such/route" in e["message"]]
     assert len(warnings) == 1
 
 
