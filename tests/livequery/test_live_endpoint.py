@@ -166,3 +166,17 @@ async def test_after_log_out_an_open_socket_no_longer_receives_the_users_private
     await live_server.call("POST", "/classes/Note", {"text": "public"}, master=True)
     assert (await client.receive())["object"]["text"] == "public"  # the private one never came
     await client.close()
+
+
+async def test_a_default_value_is_in_the_create_event_and_matches_queries_on_it(live_server: LiveServer) -> None:
+    await live_server.call("POST", "/schemas/Ticket", {"fields": {
+        "title": {"type": "String", "required": True}, "status": {"type": "String", "defaultValue": "open"}}},
+        master=True)
+    client = await live_server.client()
+    await client.receive()
+    await client.subscribe(1, "Ticket", {"status": "open"})
+    ticket = await live_server.call("POST", "/classes/Ticket", {"title": "printer on fire"})
+    created = await client.receive()
+    assert created["op"] == "create" and created["object"]["objectId"] == ticket["objectId"]
+    assert created["object"]["status"] == "open"
+    await client.close()
