@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
-              hooks: LiveHooks | None = None) -> Hub:
+              hooks: LiveHooks | None = None, coalesce_ms: dict[str, float] | None = None) -> Hub:
     async def resolve_session(token: str) -> Principal | None:
         try:
             return await sessions.resolve(token)
@@ -53,7 +53,8 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
         "clientKey": settings.client_key or ""})
     live = None if settings.live_classes is None else frozenset(settings.live_classes)
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
-               visible_fields=visible_fields, outbox_size=settings.client_queue_frames, hooks=hooks)
+               visible_fields=visible_fields, outbox_size=settings.client_queue_frames, hooks=hooks,
+               coalesce_ms=coalesce_ms)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:

@@ -78,7 +78,8 @@ class Services:
         self.jobs = JobRunner(self, self.hooks)
         self.file_triggers = FileTriggers(self.hooks)  # for the files endpoint (issue 11) to call
         self.webhooks = Webhooks(self)
-        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
+        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
+                             coalesce_ms=cloud.coalesce_ms if cloud is not None else None)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
@@ -171,4 +172,5 @@ class Services:
         await self.store.close()
 
     def health_details(self) -> dict[str, Any]:
-        return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count}
+        return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count,
+                "liveQueryCoalescing": self.hub.coalesce_stats.as_json()}

@@ -20,6 +20,7 @@ import msgspec
 from auth.principal import Principal
 from storage.errors import ParseError
 from livequery.bus import Bus, ChangeEvent
+from livequery.coalesce import Coalescer, CoalesceStats
 from livequery.connection import Add, Connection, KeyCheck, Remove, Send, SessionResolver
 from livequery.events import (
     WITH_ORIGINAL,
@@ -230,11 +231,12 @@ class Hub:
                  live_classes: AbstractSet[str] | None = None, can_see: CanSee | None = None,
                  visible_fields: VisibleFields | None = None, audience: Audience | None = None,
                  outbox_size: int = 1024, index: SubscriptionIndex | None = None,
-                 hooks: LiveHooks | None = None) -> None:
+                 hooks: LiveHooks | None = None, coalesce_ms: Mapping[str, float] | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
         authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
-        `visible_fields` is called per subscriber and objects are shared per visible key set."""
+        `visible_fields` is called per subscriber and objects are shared per visible key set. `coalesce_ms`: the
+        classes whose updates are coalesced (livequery/coalesce.py), with their window in milliseconds."""
         self.check_keys = check_keys
         self.resolve_session = resolve_session
         self.hooks = hooks  # cloud code's LiveQuery hooks; classes without one pay a dict look-up per event
@@ -253,6 +255,8 @@ class Hub:
         self.events_seen = 0
         self.frames_sent = 0
         self.slow_clients = 0
+        self.coalesce_stats = CoalesceStats()
+        self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats) for name, ms in (coalesce_ms or {}).items()}
 
     @property
     def client_count(self) -> int:
@@ -295,6 +299,8 @@ class Hub:
             if not queries:
                 return 0
             fanout = _Fanout(self, event.class_name, current, original, event.kind)
+            if self._coalescers:
+                fanout.coalescer = self._coalescers.get(event.class_name)
         except Exception:
             log.exception("live query: cannot dispatch %s %s event", event.class_name, event.kind)
             return 0
@@ -337,6 +343,7 @@ class _Fanout:
 
     __slots__ = (
         "class_name",
+        "coalescer",
         "current",
         "delivered",
         "denied_before",
@@ -363,6 +370,7 @@ class _Fanout:
         self.objects_now: dict[Hashable, bytes] = {}
         self.objects_before: dict[Hashable, bytes] = {}
         self.delivered = 0
+        self.coalescer: Coalescer | None = None
         hooks = hub.hooks
         self.hooked = hooks is not None and hooks.has("after_live_query_event", class_name)
 
@@ -390,7 +398,10 @@ class _Fanout:
                                 self.encoded(subscription, self.original, self.objects_before))
         else:
             frame = event_frame(kind, subscription.ident, object_bytes)
-        owner.offer(frame)
+        if self.coalescer is not None:
+            self.coalescer.offer(owner, subscription.request_id, self.current.get("objectId"), kind, frame)
+        else:
+            owner.offer(frame)
         self.delivered += 1
 
     def hooked_frame(self, subscription: Subscription, kind: LiveEventKind) -> Produce:
