@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import IO, Callable
+from typing import IO, Awaitable, Callable
 
 from examples.client import LiveSubscriber, ParseClient, ParseFailure, date, days_from_now, pointer
 
@@ -116,9 +116,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve_example(port: int, master_key: str, app_id: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """`livequery serve --example event_registration` (on a fresh data folder), once it answers /health."""
-    command = [sys.executable, "-m", "api.cli", "serve", "--example", "event_registration", "--port", str(port),
+def _serve_example(port: int, master_key: str, app_id: str, log: IO[bytes],
+                   example: str = "event_registration") -> subprocess.Popen[bytes]:
+    """`livequery serve --example NAME` (on a fresh data folder), once it answers /health."""
+    command = [sys.executable, "-m", "api.cli", "serve", "--example", example, "--port", str(port),
                "--master-key", master_key, "--app-id", app_id]
     server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -136,7 +137,13 @@ def _serve_example(port: int, master_key: str, app_id: str, log: IO[bytes]) -> s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    run_demo(play, "event_registration", __doc__, argv)
+
+
+def run_demo(play: Callable[[ParseClient, Say], Awaitable[None]], example: str, doc: str | None,
+             argv: list[str] | None) -> None:
+    """An example's demo command: against --server, or against `livequery serve --example NAME` it starts."""
+    parser = argparse.ArgumentParser(description=(doc or example).splitlines()[0])
     parser.add_argument("--server", help="the REST URL of a running server (default: serve one for the demo)")
     parser.add_argument("--app-id", default="livequery")
     parser.add_argument("--master-key", help="the server's master key (to make the demo organiser)")
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     port, args.master_key = _free_port(), secrets.token_urlsafe(16)
     args.server = f"http://127.0.0.1:{port}/parse"
     with tempfile.TemporaryFile() as log:
-        server = _serve_example(port, args.master_key, args.app_id, log)
+        server = _serve_example(port, args.master_key, args.app_id, log, example)
         try:
             asyncio.run(run())
         finally:

@@ -117,3 +117,13 @@ async def world(served_example: Callable[..., Awaitable[ServedExample]]) -> Any:
     seeded = World(await served_example("event_registration"))
     await seeded.login("olivia", "oscar", "ann", "ben", "cara", "dan")
     return seeded
+
+
+@pytest.fixture
+async def video(served_example: Callable[..., Awaitable[ServedExample]]) -> Any:
+    """The live video example served and seeded, its people logged in (live_video_world.py)."""
+    from tests.examples.live_video_world import VideoWorld
+
+    seeded = VideoWorld(await served_example("live_video"))
+    await seeded.login("hana", "vic", "wes", "xena")
+    return seeded
