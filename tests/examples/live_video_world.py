@@ -3,35 +3,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from examples.client import ParseClient, date, days_from_now, pointer
-from examples.live_video.seed import PASSWORD, make_host
+from examples.client import date, days_from_now, pointer
+from examples.live_video.seed import make_host
+from tests.examples.event_registration_world import World
 
 
-class VideoWorld:
-    """Log-ins of the seed (hana hosts; vic, wes and xena watch)."""
-
-    def __init__(self, served: Any) -> None:  # a tests.examples.conftest.ServedExample
-        self.served = served
-        self.parse: ParseClient = served.parse
-        self.sessions: dict[str, str] = {}
-        self.ids: dict[str, str] = {}
-
-    async def login(self, *names: str) -> None:
-        for name in names:
-            user = await self.parse.log_in(name, PASSWORD)
-            self.sessions[name], self.ids[name] = user["sessionToken"], user["objectId"]
+class VideoWorld(World):
+    """Log-ins of the seed (hana hosts; vic, wes and xena watch); the same password as event registration's."""
 
     async def new_user(self, name: str, *, host: bool = False) -> str:
-        user = await self.parse.sign_up(name, PASSWORD, email=f"{name}@example.com")
+        await super().new_user(name)
         if host:
-            await make_host(self.parse, user["objectId"])
-        self.sessions[name], self.ids[name] = user["sessionToken"], user["objectId"]
+            await make_host(self.parse, self.ids[name])
         return name
 
-    def me(self, name: str) -> dict[str, str]:
-        return pointer("_User", self.ids[name])
-
-    async def new_event(self, by: str = "hana", **fields: Any) -> dict[str, Any]:
+    async def new_event(self, by: str = "hana", **fields: Any) -> dict[str, Any]:  # type: ignore[override]
         body = {"title": "Test stream", "streamUrl": "https://video.example.com/test.m3u8",
                 "scheduledAt": date(days_from_now(1, 18)), **fields}
         created = await self.parse.create("VideoEvent", body, session=self.sessions[by])

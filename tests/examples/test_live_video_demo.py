@@ -21,11 +21,12 @@ def check_story(lines: list[str]) -> None:
     assert "amy reacts with 'dislike': refused 142" in text and "amy reacts as bob: refused 119" in text
     assert text.count("live -> viewer: create Participant") == 2
     assert "amy reacts heart: 1 point" in text
-    earned = int(re.search(r"posts 60 likes at once: (\d+) point", text).group(1))  # type: ignore[union-attr]
-    assert 1 <= earned <= 3  # one rewarded like per second the burst spans
-    coalesced = re.search(r"(\d+) coalesced update\(s\) of ReactionCount for 60 reactions; last: total 61, "
-                          r"like 60, heart 1", text)
-    assert coalesced and int(coalesced.group(1)) < 60, text
+    burst = re.search(rf"posts {demo.BURST} likes at once \(in ([\d.]+) s\): (\d+) point", text)
+    assert burst, text
+    assert 1 <= int(burst.group(2)) <= float(burst.group(1)) + 2  # one rewarded like (1 point) per second
+    coalesced = re.search(rf"(\d+) coalesced update\(s\) of ReactionCount for {demo.BURST} reactions; last: "
+                          rf"total {demo.BURST + 1}, like {demo.BURST}, heart 1", text)
+    assert coalesced and int(coalesced.group(1)) < demo.BURST, text
     assert "live -> viewer: delete Participant" in text and "participants 1" in text
 
 
