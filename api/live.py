@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
-              hooks: LiveHooks | None = None) -> Hub:
+              hooks: LiveHooks | None = None, coalesce_ms: dict[str, float] | None = None) -> Hub:
     async def resolve_session(token: str) -> Principal | None:
         try:
             return await sessions.resolve(token)
@@ -88,7 +88,7 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
                visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize,
                hooks=hooks, budget_bytes=settings.client_buffer_bytes,
-               max_subscriptions=settings.max_subscriptions_per_client)
+               max_subscriptions=settings.max_subscriptions_per_client, coalesce_ms=coalesce_ms)
 
 
 CLOSE_TIMEOUT_SECONDS = 2.0

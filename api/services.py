@@ -119,7 +119,8 @@ class Services:
         self.jobs = JobRunner(self, self.hooks)
         self.file_triggers = FileTriggers(self.hooks)  # the files service's FileHooks
         self.webhooks = Webhooks(self)
-        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks))
+        self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
+                             coalesce_ms=cloud.coalesce_ms if cloud is not None else None)
         self.files = FileService(open_files(settings, self.store), upload_rules(settings), self.store,
                                  settings.files_url)
         self.files.hooks = self.file_triggers
@@ -230,4 +231,5 @@ class Services:
         self.logs.uninstall()
 
     def health_details(self) -> dict[str, Any]:
-        return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count}
+        return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count,
+                "liveQueryCoalescing": self.hub.coalesce_stats.as_json()}

@@ -173,6 +173,7 @@ class Cloud:
     def __init__(self) -> None:
         self.hooks: dict[str, dict[str, Hook]] = {}
         self.routes: list[Route] = []
+        self.coalesce_ms: dict[str, float] = {}  # class name -> LiveQuery coalescing window (live_query_options)
 
     # --- functions and jobs -------------------------------------------------------------------------------
     def define(self, name: str, **validator: Any) -> Callable[[Handler], Handler]:
@@ -247,6 +248,18 @@ class Cloud:
         """Once per write, before the fan-out, for work that does not depend on who receives the event:
         change `request.object` for every subscriber, or set `request.send_event = False` to drop it."""
         return self._register("after_live_query_write", _class(class_name, "after_live_query_write"), {})
+
+    def live_query_options(self, class_name: str, *, coalesce_ms: float | None = None) -> None:
+        """Server-side LiveQuery delivery options of a class. `coalesce_ms`: each subscriber gets at most one
+        `update` per object per window, carrying the latest state (create/enter/leave/delete are never merged,
+        and a pending update is sent before them); None or 0 turns coalescing off."""
+        target = _class(class_name, "live_query_options")
+        if coalesce_ms is None or coalesce_ms == 0:
+            self.coalesce_ms.pop(target, None)
+            return
+        if not isinstance(coalesce_ms, (int, float)) or isinstance(coalesce_ms, bool) or not 0 < coalesce_ms <= 60_000:
+            raise CloudDefinitionError("live_query_options: coalesce_ms must be a number of milliseconds (1 to 60000)")
+        self.coalesce_ms[target] = float(coalesce_ms)
 
     # --- plain HTTP ---------------------------------------------------------------------------------------
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:

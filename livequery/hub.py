@@ -20,6 +20,7 @@ import msgspec
 from auth.principal import Principal
 from storage.errors import ParseError
 from livequery.bus import Bus, ChangeEvent
+from livequery.coalesce import Coalescer, CoalesceStats
 from livequery.connection import (
     DEFAULT_MAX_SUBSCRIPTIONS,
     Add,
@@ -262,14 +263,16 @@ class Hub:
                  outbox_size: int = 1024, index: SubscriptionIndex | None = None,
                  authorize: SubscribeCheck | None = None, hooks: LiveHooks | None = None,
                  budget_bytes: int = DEFAULT_BUDGET_BYTES,
-                 max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS) -> None:
+                 max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+                 coalesce_ms: Mapping[str, float] | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
         authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
         `visible_fields` is called per subscriber and objects are shared per visible key set. `authorize`:
         auth's check of a subscription before it is accepted (class permissions, protected `where`/`watch`).
         `hooks`: cloud code's LiveQuery hooks. `budget_bytes`: the undelivered bytes one client may hold;
-        `max_subscriptions`: the subscriptions one socket may hold."""
+        `max_subscriptions`: the subscriptions one socket may hold. `coalesce_ms`: the classes whose updates are
+        coalesced (livequery/coalesce.py), with their window in milliseconds."""
         self.check_keys = check_keys
         self.authorize = authorize
         self.resolve_session = resolve_session
@@ -292,6 +295,8 @@ class Hub:
         self.frames_sent = 0
         self.slow_clients = 0
         self.frames_dropped = 0  # queued for a client that was closed before they were written
+        self.coalesce_stats = CoalesceStats()
+        self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats) for name, ms in (coalesce_ms or {}).items()}
 
     @property
     def client_count(self) -> int:
@@ -345,6 +350,8 @@ class Hub:
             if not queries:
                 return 0
             fanout = _Fanout(self, event.class_name, current, original, event.kind)
+            if self._coalescers:
+                fanout.coalescer = self._coalescers.get(event.class_name)
         except Exception:
             log.exception("live query: cannot dispatch %s %s event", event.class_name, event.kind)
             return 0
@@ -387,6 +394,7 @@ class _Fanout:
 
     __slots__ = (
         "class_name",
+        "coalescer",
         "current",
         "delivered",
         "denied_before",
@@ -413,6 +421,7 @@ class _Fanout:
         self.objects_now: dict[Hashable, bytes] = {}
         self.objects_before: dict[Hashable, bytes] = {}
         self.delivered = 0
+        self.coalescer: Coalescer | None = None
         hooks = hub.hooks
         self.hooked = hooks is not None and hooks.has("after_live_query_event", class_name)
 
@@ -447,7 +456,10 @@ class _Fanout:
         else:
             frame = event_frame(kind, subscription.ident, object_bytes,
                                 self.encoded(subscription, original, self.objects_before))
-        owner.offer(frame)
+        if self.coalescer is not None:
+            self.coalescer.offer(owner, subscription.request_id, self.current.get("objectId"), kind, frame)
+        else:
+            owner.offer(frame)
         self.delivered += 1
 
     def hooked_frame(self, subscription: Subscription, kind: LiveEventKind, shown: Document,

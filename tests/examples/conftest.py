@@ -138,3 +138,13 @@ async def booking(served_example: Callable[..., Awaitable[ServedExample]]) -> An
     seeded = Booking(await served_example("appointment_booking"))
     await seeded.login("paula", "peter", "ann", "ben", "cara")
     return seeded
+
+
+@pytest.fixture
+async def video(served_example: Callable[..., Awaitable[ServedExample]]) -> Any:
+    """The live video example served and seeded, its people logged in (live_video_world.py)."""
+    from tests.examples.live_video_world import VideoWorld
+
+    seeded = VideoWorld(await served_example("live_video"))
+    await seeded.login("hana", "vic", "wes", "xena")
+    return seeded
