@@ -44,7 +44,7 @@ def free_port() -> int:
 def serve_example(name: str, port: int, master_key: str, app_id: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
     """`livequery serve --example NAME` (on a fresh data folder), once it answers /health."""
     command = [sys.executable, "-m", "api.cli", "serve", "--example", name, "--port", str(port),
-               "--master-key", master_key, "--app-id", app_id]
+               f"--master-key={master_key}", "--app-id", app_id]
     server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -74,7 +74,7 @@ def main(name: str, play: Play, description: str, argv: list[str] | None = None)
     if args.server is not None:
         asyncio.run(run())
         return
-    port, args.master_key = free_port(), secrets.token_urlsafe(16)
+    port, args.master_key = free_port(), secrets.token_hex(16)  # never starts with '-' (argparse)
     args.server = f"http://127.0.0.1:{port}/parse"
     with tempfile.TemporaryFile() as log:
         server = serve_example(name, port, args.master_key, args.app_id, log)
