@@ -214,7 +214,7 @@ def with_master_key(settings: Settings) -> Settings:
         key = key_file.read_text().strip()
     else:
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(32)
+        key = secrets.token_hex(32)  # hex: never starts with "-", so `--master-key KEY` always parses
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
     return msgspec.structs.replace(settings, master_key=key)
