@@ -457,7 +457,7 @@ class _Fanout:
             frame = event_frame(kind, subscription.ident, object_bytes,
                                 self.encoded(subscription, original, self.objects_before))
         if self.coalescer is not None:
-            self.coalescer.offer(owner, subscription.request_id, self.current.get("objectId"), kind, frame)
+            self.coalescer.offer(subscription, self.current.get("objectId"), kind, frame)
         else:
             owner.offer(frame)
         self.delivered += 1

@@ -3,14 +3,17 @@ a subscriber gets at most one update per object per window carrying the latest s
 in order, and the final state; on one process and on two behind Redis."""
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api.settings import parse_settings
 from benchmarks.server import APP_ID, MASTER_KEY, running_server
 from examples.client import LiveSubscriber, ParseClient
+from tests.livequery.test_hub import Harness, msg
 
 WINDOW_MS = 300
 CLOUD = f"""
@@ -93,7 +96,8 @@ async def test_classes_without_the_option_get_every_update(cloud_file: str) -> N
                 await parse.update("Plain", plain["objectId"], increment())
             frames = await viewer.events()
             assert [frame["object"]["n"] for frame in frames] == list(range(1, 11))
-            assert (await parse.request("GET", "/health"))["liveQueryCoalescing"] == {"coalesced": 0, "sent": 0}
+            assert (await parse.request("GET", "/health"))["liveQueryCoalescing"] == {"coalesced": 0, "sent": 0,
+                                                                                 "dropped": 0}
             await viewer.close()
 
 
@@ -115,3 +119,59 @@ async def test_two_processes_on_redis_each_coalesce_and_both_reach_the_final_sta
                 await viewer.close()
             for parse in (one, two):
                 assert (await parse.request("GET", "/health"))["liveQueryCoalescing"]["coalesced"] > 0
+
+
+async def test_a_resubscribe_within_the_window_never_gets_the_old_subscriptions_pending_update() -> None:
+    # In-process hub (fake sockets collect the frames): the window is long, so the update is surely still pending
+    # when the client unsubscribes and subscribes again with the same requestId and other keys.
+    harness = Harness(coalesce_ms={"Msg": 2000})
+    await harness.start()
+    try:
+        ann = await harness.client()
+        await ann.subscribe({"room": "r1"}, request_id=7)
+        await harness.publish("update", msg(n=1), msg(n=0))
+        await harness.publish("update", msg(n=2), msg(n=1))  # pending in the window
+        assert [event["object"]["n"] for event in ann.events()] == [1]
+        await ann.handle.receive('{"op": "unsubscribe", "requestId": 7}')
+        await ann.subscribe({"room": "r1"}, request_id=7, query={"keys": ["label"]})
+        await asyncio.sleep(2.5)  # the old subscription's window has ended
+        assert len(ann.events()) == 1  # its pending update was dropped, not sent under the new subscription
+        await harness.publish("update", msg(n=3, label="new"), msg(n=2))  # the new subscription's first: at once
+        new_events = ann.events()[1:]
+        assert [event["object"].get("label") for event in new_events] == ["new"]
+        assert "n" not in new_events[0]["object"]  # made for the new keys
+        assert harness.hub.coalesce_stats.dropped == 1
+    finally:
+        await harness.stop()
+
+
+async def burst(parse: ParseClient, class_name: str, updates: int) -> list[int]:
+    """`updates` increments of a new object while one viewer watches it: the counts the viewer received."""
+    tally = await parse.create(class_name, {"n": 0})
+    viewer = await watch(parse, class_name, {"objectId": tally["objectId"]})
+    for _ in range(updates):
+        await parse.update(class_name, tally["objectId"], increment())
+    frames = await viewer.events(quiet_seconds=1.0)
+    await viewer.close()
+    return [frame["object"]["n"] for frame in frames]
+
+
+async def test_the_coalesce_flag_coalesces_a_class_without_cloud_code_and_wins_over_it(cloud_file: str) -> None:
+    with running_server("--cloud", cloud_file, "--coalesce", f"Plain={WINDOW_MS}, Tally=0") as url:
+        async with ParseClient(url, APP_ID, master_key=MASTER_KEY) as parse:
+            plain = await burst(parse, "Plain", 30)
+            assert plain[0] == 1 and plain[-1] == 30 and len(plain) < 30  # coalesced by the flag alone
+            assert await burst(parse, "Tally", 10) == list(range(1, 11))  # the flag's 0 turned cloud code's off
+
+
+@pytest.mark.parametrize("value", ["Plain", "Plain=abc", "Plain=-5", "Plain=60001", "9lives=100"])
+def test_a_bad_coalesce_flag_is_refused_at_start(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(["--coalesce", value])
+    assert "use CLASS=MS" in capsys.readouterr().err
+
+
+def test_the_coalesce_flag_reads_several_classes() -> None:
+    assert parse_settings(["--coalesce", "ReactionCount=250,Score=100"]).coalesce == (
+        ("ReactionCount", 250.0), ("Score", 100.0))
+    assert parse_settings([], {"LIVEQUERY_COALESCE": "Score=50"}).coalesce == (("Score", 50.0),)
