@@ -85,6 +85,9 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
         "javascriptKey": settings.javascript_key or "", "restAPIKey": settings.rest_api_key or "",
         "clientKey": settings.client_key or ""})
     live = None if settings.live_classes is None else frozenset(settings.live_classes)
+    # cloud code's live_query_options, then --coalesce, which wins for a class it names (0: off)
+    coalesce_ms = {**(coalesce_ms or {}), **dict(settings.coalesce)}
+    coalesce_ms = {class_name: window for class_name, window in coalesce_ms.items() if window > 0}
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
                visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize,
                hooks=hooks, budget_bytes=settings.client_buffer_bytes,

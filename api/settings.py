@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Callable
@@ -27,6 +28,9 @@ class Settings(msgspec.Struct, frozen=True):
     redis_url: str = ""
     data_dir: str = "./data"
     live_classes: tuple[str, ...] | None = None  # None = every class
+    # (class, window ms): LiveQuery updates of these classes are coalesced (livequery/coalesce.py); they win over
+    # cloud code's live_query_options for the same class, and 0 turns a class's coalescing off
+    coalesce: tuple[tuple[str, float], ...] = ()
     allow_client_class_creation: bool = False
     enforce_private_users: bool = True
     session_length_seconds: int = 31_536_000
@@ -97,6 +101,26 @@ def _listed(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _coalescing(text: str) -> tuple[tuple[str, float], ...]:
+    """`ReactionCount=250,Score=100`: each class's coalescing window in milliseconds (0: off)."""
+    windows = []
+    for part in _listed(text):
+        class_name, _, milliseconds = part.partition("=")
+        class_name = class_name.strip()
+        try:
+            window = float(milliseconds)
+        except ValueError:
+            window = -1.0
+        if not _CLASS_NAME.fullmatch(class_name) or not 0 <= window <= 60_000:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: use CLASS=MS, a class name and a window of 0 (off) to 60000 milliseconds")
+        windows.append((class_name, window))
+    return tuple(windows)
+
+
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _yes(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
@@ -119,6 +143,8 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("data_dir", "--data-dir", str, "folder for the embedded database and the generated master key"),
     ("public_url", "--public-url", str, "the URL clients use, if not http://host:port"),
     ("live_classes", "--live-classes", str, "comma-separated classes that publish LiveQuery events (default all)"),
+    ("coalesce", "--coalesce", _coalescing, "coalesce LiveQuery updates: CLASS=MS[,CLASS=MS...], at most one "
+     "update per subscriber and object per MS milliseconds, the latest (wins over cloud code; 0: off)"),
     ("schema_file", "--schema", str, "a schema file (JSON) whose classes are created or updated at start-up"),
     ("max_upload_size", "--max-upload-size", parse_size, "largest file upload, e.g. 20mb (default), 512kb"),
     ("file_upload_public", "--file-upload-public", _yes, "true: anyone may upload files (default false)"),
