@@ -11,7 +11,8 @@ viewer a few frames a second, not one per reaction.
 
 Rewards without farming: a reaction earns points only if it is the first of its user in the event in the current
 REWARD_INTERVAL_SECONDS (a unique RewardSlot key decides, so concurrent requests cannot both win), and a user
-earns at most EVENT_POINTS_CAP points per event. Reactions past the limit are still stored and counted as
+earns at most EVENT_POINTS_CAP points per event. A user keeps at most one RewardSlot per event (the current
+one): winning a new one deletes the older, and deleting an event deletes its slots. Reactions past the limit are still stored and counted as
 reactions (a viewer tapping fast is still cheering); they just earn 0 `points` (the answer of the create says so).
 """
 from __future__ import annotations
@@ -162,11 +163,13 @@ def check_video_event_delete(request: Any) -> None:
 
 @cloud.after_delete("VideoEvent")
 async def close_event(request: Any) -> None:
-    """Its participants and counters go with it (reactions and rewards stay: they are history)."""
+    """Its participants, counters and rate-limit slots go with it (reactions and rewards stay: they are
+    history)."""
     event_ref = pointer("VideoEvent", request.object["objectId"])
     for class_name in ("Participant", "ReactionCount"):
         for row in await request.api.find(class_name, where={"event": event_ref}, limit=10_000, master=True):
             await request.api.delete(class_name, row["objectId"], master=True)
+    await forget_slots(request, {"event": event_ref})
 
 
 # --- participants --------------------------------------------------------------------------------------------
@@ -233,13 +236,16 @@ async def reward(request: Any, user: str, event_id: str, points: int) -> int:
     """The points this reaction earns: 0 unless it is the user's first in this event in the current interval,
     and never past EVENT_POINTS_CAP for the event."""
     interval = int(time.time() // REWARD_INTERVAL_SECONDS)
-    if not await create_once(request, "RewardSlot", {"key": f"{event_id}:{user}:{interval}"}):
+    slot_key = f"{event_id}:{user}:{interval}"
+    user_ref, event_ref = pointer("_User", user), pointer("VideoEvent", event_id)
+    if not await create_once(request, "RewardSlot", {"key": slot_key, "user": user_ref, "event": event_ref}):
         return 0
+    await forget_slots(request, {"user": user_ref, "event": event_ref, "key": {"$ne": slot_key}})
     key = f"{event_id}:{user}"
     row = await request.api.first("Rewards", where={"key": key}, master=True)
     if row is None:
         await create_once(request, "Rewards", {
-            "key": key, "user": pointer("_User", user), "event": pointer("VideoEvent", event_id), "points": 0,
+            "key": key, "user": user_ref, "event": event_ref, "points": 0,
             "timestamp": server_now(), "ACL": {"*": {"read": True}}})
         row = await request.api.first("Rewards", where={"key": key}, master=True)
     updated = await request.api.update("Rewards", row["objectId"], {
@@ -251,6 +257,21 @@ async def reward(request: Any, user: str, event_id: str, points: int) -> int:
     await request.api.update("Rewards", row["objectId"], {"points": {"__op": "Increment", "amount": -taken_back}},
                              master=True)
     return points - taken_back
+
+
+async def forget_slots(request: Any, where: dict[str, Any]) -> None:
+    """Delete the RewardSlots `where` matches: only the current interval's slot decides anything, so a user
+    keeps at most one per event (the previous ones go when they win the next), and an event's go with it."""
+    while True:
+        slots = await request.api.find("RewardSlot", where=where, limit=1000, master=True)
+        for slot in slots:
+            try:
+                await request.api.delete("RewardSlot", slot["objectId"], master=True)
+            except Exception as error:
+                if getattr(error, "code", None) != OBJECT_NOT_FOUND:  # a concurrent reaction deleted it first
+                    raise
+        if len(slots) < 1000:
+            return
 
 
 # --- leaderboard ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The live video example's rules through REST: every refusal with its Parse error, and what the server sets."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 from examples.client import ParseFailure, date, pointer
@@ -159,3 +160,20 @@ async def test_the_leaderboard_ranks_an_events_participants_by_points(video: Vid
     assert (await refusal(video.parse.run("leaderboard", {}))).code == 142
     assert (await refusal(video.parse.run("leaderboard", {"eventId": event["objectId"], "limit": 0}))).code == 142
     assert (await refusal(video.parse.run("leaderboard", {"eventId": "nope"}))).code == 101
+
+
+async def test_a_user_keeps_one_reward_slot_per_event_and_the_events_slots_go_with_it(video: VideoWorld) -> None:
+    event = await video.new_event()
+    vic, wes = await video.join("vic", event), await video.join("wes", event)
+    event_ref = pointer("VideoEvent", event["objectId"])
+    earned = []
+    for _ in range(3):  # three different seconds: three slots won, the older ones deleted by the newer
+        earned.append((await video.react("vic", vic, event, "like"))["points"])
+        await asyncio.sleep(1.05)
+    await video.react("wes", wes, event, "wow")
+    assert earned == [1, 1, 1]
+    slots = await video.parse.find("RewardSlot", {"event": event_ref}, master=True)
+    assert sorted(slot["user"]["objectId"] for slot in slots) == sorted([video.ids["vic"], video.ids["wes"]])
+    assert all(slot["key"].startswith(f"{event['objectId']}:") for slot in slots)
+    await video.parse.delete("VideoEvent", event["objectId"], session=video.sessions["hana"])
+    assert await video.parse.find("RewardSlot", {"event": event_ref}, master=True) == []
