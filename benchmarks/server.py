@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 from typing import Iterator
 
 APP_ID = "bench"
@@ -71,3 +72,24 @@ def process_rss_mb(pid: int) -> float:
 def percentile_of(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@contextlib.contextmanager
+def database_uri_for(store: str, given: str = "") -> Iterator[str]:
+    """The `--database-uri` a benchmark serves from: `given` if set; "" (the embedded SQLite) for `sqlite`; for
+    `mongodb`, MONGODB_URI or a SecantusDB started for the run, as the tests start it (stopped after)."""
+    if given or store == "sqlite":
+        yield given
+        return
+    from tests.storage.mongo_server import SecantusServer, with_database  # the test extra's SecantusDB
+    if os.environ.get("MONGODB_URI"):
+        yield with_database(os.environ["MONGODB_URI"], f"lq_bench_{os.getpid()}")
+        return
+    with tempfile.TemporaryDirectory(prefix="lq-bench-secantus-") as workdir:
+        server = SecantusServer(Path(workdir))
+        server.start()
+        running_server.mongo_pid = server.pid  # type: ignore[attr-defined]
+        try:
+            yield with_database(server.uri, f"lq_bench_{os.getpid()}")
+        finally:
+            server.stop()
