@@ -157,7 +157,7 @@ async def book(url: str, tokens: list[str], services: list[str], start_at: float
 
 
 async def run(url: str, server_pid: int, providers: int, customers: int, seconds: float,
-              processes: int) -> dict[str, Any]:
+              processes: int, database_pid: int | None = None) -> dict[str, Any]:
     provider_users, services, people = await set_up(url, providers, customers)
     dashboards = [Dashboard() for _ in provider_users]
     for dashboard, provider in zip(dashboards, provider_users):
@@ -167,11 +167,13 @@ async def run(url: str, server_pid: int, providers: int, customers: int, seconds
         await asyncio.gather(*[loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(processes)])  # started
         start_at = time.time() + 1.0
         server_cpu_before, own_cpu_before = process_cpu_seconds(server_pid), time.process_time()
+        database_cpu_before = process_cpu_seconds(database_pid) if database_pid else 0.0
         parts = await asyncio.gather(*[
             loop.run_in_executor(pool, book_in_process, url, [p["sessionToken"] for p in people[i::processes]],
                                  services, start_at, seconds, i) for i in range(processes)])
         elapsed = time.time() - start_at
         server_cpu = process_cpu_seconds(server_pid) - server_cpu_before
+        database_cpu = process_cpu_seconds(database_pid) - database_cpu_before if database_pid else None
     results = [msgspec.json.decode(part, type=Booked) for part in parts]
     answered = {object_id: at for result in results for object_id, at in result.answered.items()}
     deadline = time.monotonic() + 30  # the last events reach the dashboards (their delay is measured)
@@ -216,6 +218,7 @@ async def run(url: str, server_pid: int, providers: int, customers: int, seconds
         "dashboard_after_answer_p50_ms": ms(after_answer, 0.5),
         "dashboard_after_answer_p99_ms": ms(after_answer, 0.99),
         "server_cpu_percent": round(100 * server_cpu / elapsed, 1),
+        "database_server_cpu_percent": round(100 * database_cpu / elapsed, 1) if database_cpu is not None else None,
         "load_processes": processes,
         "load_process_cpu_percent": [round(100 * result.cpu_seconds / elapsed, 1) for result in results],
         "dashboards_process_cpu_percent": round(100 * own_cpu / elapsed, 1),
@@ -237,7 +240,7 @@ def main() -> None:
         with running_server(*extra) as url:
             pid = running_server.last_pid  # type: ignore[attr-defined]
             result = asyncio.run(run(url, pid, args.providers, args.customers, args.seconds,
-                                     max(1, args.client_processes)))
+                                     max(1, args.client_processes), getattr(running_server, "mongo_pid", None)))
     result["store"] = "mongodb" if uri.startswith("mongodb") else "sqlite"
     print(json.dumps(result, indent=2))
 

@@ -93,3 +93,24 @@ def database_uri_for(store: str, given: str = "") -> Iterator[str]:
             yield with_database(server.uri, f"lq_bench_{os.getpid()}")
         finally:
             server.stop()
+
+
+@contextlib.contextmanager
+def redis_url_for(given: str = "") -> Iterator[str]:
+    """`given`, or a throwaway `redis-server` started for the run as the tests start it (stopped after)."""
+    if given:
+        yield given
+        return
+    import shutil
+
+    from tests.conftest import RedisServer
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("redis-server is not installed: run scripts/test once, or pass --redis-url")
+    with tempfile.TemporaryDirectory(prefix="lq-bench-redis-") as workdir:
+        server = RedisServer(executable, Path(workdir))
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()

@@ -12,8 +12,9 @@ viewer a few frames a second, not one per reaction.
 Rewards without farming: a reaction earns points only if it is the first of its user in the event in the current
 REWARD_INTERVAL_SECONDS (a unique RewardSlot key decides, so concurrent requests cannot both win), and a user
 earns at most EVENT_POINTS_CAP points per event. A user keeps at most one RewardSlot per event (the current
-one): winning a new one deletes the older, and deleting an event deletes its slots. Reactions past the limit are still stored and counted as
-reactions (a viewer tapping fast is still cheering); they just earn 0 `points` (the answer of the create says so).
+one): winning a new one deletes the older, and deleting an event deletes its slots. Reactions past the limit are
+still stored and counted as reactions (a viewer tapping fast is still cheering); they just earn 0 `points` (the
+answer of the create says so).
 """
 from __future__ import annotations
 
