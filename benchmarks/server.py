@@ -42,7 +42,8 @@ def running_server(*extra: str, port: int | None = None) -> Iterator[str]:
                             break
                 except OSError:
                     if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("server did not start: " + (process.stderr.read() or b"").decode()[-2000:])
+                        raise RuntimeError(
+                            "server did not start: " + (process.stderr.read() or b"").decode()[-2000:]) from None
                     time.sleep(0.1)
             yield url
         finally:
@@ -103,14 +104,9 @@ def redis_url_for(given: str = "") -> Iterator[str]:
         return
     import shutil
 
-    from tests.conftest import RedisServer
+    from tests.conftest import throwaway_redis
     executable = shutil.which("redis-server")
     if executable is None:
         raise RuntimeError("redis-server is not installed: run scripts/test once, or pass --redis-url")
-    with tempfile.TemporaryDirectory(prefix="lq-bench-redis-") as workdir:
-        server = RedisServer(executable, Path(workdir))
-        server.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
+    with throwaway_redis(executable) as url:
+        yield url

@@ -7,6 +7,7 @@ Package-specific fixtures live in the conftest.py of each tests/<package>/ folde
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -127,16 +128,23 @@ def redis_executable() -> str:
     return executable
 
 
-@pytest.fixture(scope="session")
-def redis_server(redis_executable: str) -> Iterator[str]:
-    """The URL of a Redis server shared by the whole session. Do not stop it: use `redis_server_control`."""
+@contextlib.contextmanager
+def throwaway_redis(executable: str) -> Iterator[str]:
+    """A `redis-server` in a temporary folder while the block runs: its URL (benchmarks use it too)."""
     with tempfile.TemporaryDirectory(prefix="lq-redis-") as workdir:
-        server = RedisServer(redis_executable, Path(workdir))
+        server = RedisServer(executable, Path(workdir))
         server.start()
         try:
             yield server.url
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_executable: str) -> Iterator[str]:
+    """The URL of a Redis server shared by the whole session. Do not stop it: use `redis_server_control`."""
+    with throwaway_redis(redis_executable) as url:
+        yield url
 
 
 @pytest.fixture
