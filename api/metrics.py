@@ -87,6 +87,14 @@ class LiveQueryCollector(Collector):
                                   value=hub.frames_dropped)
         yield CounterMetricFamily("livequery_slow_clients_closed", "Clients closed (4008) for falling behind",
                                   value=hub.slow_clients)
+        coalescing = hub.coalesce_stats  # classes with coalesced delivery (serve --coalesce, live_query_options)
+        for name, value, help_text in (
+                ("livequery_coalesced_updates", coalescing.coalesced,
+                 "Update frames merged away by coalescing (a later state replaced them within the window)"),
+                ("livequery_coalesced_frames_sent", coalescing.sent, "Frames sent for classes with coalescing"),
+                ("livequery_coalesced_updates_dropped", coalescing.dropped,
+                 "Pending updates dropped because their subscription ended within the window")):
+            yield CounterMetricFamily(name, help_text, value=value)
         health = self._bus.health()
         connected = GaugeMetricFamily("livequery_bus_connected", "1 when the event bus is connected",
                                       labels=["bus"])

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.settings import parse_settings
 from benchmarks.server import APP_ID, MASTER_KEY, running_server
@@ -40,6 +42,14 @@ async def watch(parse: ParseClient, class_name: str, where: dict[str, Any]) -> L
     return subscriber
 
 
+async def scrape(url: str) -> dict[str, float]:
+    """The server's /metrics (Prometheus text, read with the master key), by sample name."""
+    async with aiohttp.ClientSession() as http, http.get(url.removesuffix("/parse") + "/metrics",
+                                                         headers={"X-Parse-Master-Key": MASTER_KEY}) as reply:
+        text = await reply.text()
+    return {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
 def kinds(frames: list[dict[str, Any]]) -> list[str]:
     return [frame["op"] for frame in frames]
 
@@ -66,6 +76,9 @@ async def test_a_burst_of_updates_arrives_as_a_few_carrying_the_latest_state(clo
             health = await parse.request("GET", "/health")
             assert health["liveQueryCoalescing"]["coalesced"] > 0
             assert health["liveQueryCoalescing"]["sent"] == sent
+            metrics = await scrape(url)
+            assert metrics["livequery_coalesced_updates_total"] == health["liveQueryCoalescing"]["coalesced"]
+            assert metrics["livequery_coalesced_frames_sent_total"] == sent
 
 
 async def test_create_enter_leave_delete_are_kept_in_order_after_the_pending_update(cloud_file: str) -> None:
