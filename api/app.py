@@ -41,6 +41,8 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "X-Parse-Job-Status-Id, X-Parse-Push-Status-Id",
 }
 _encode = msgspec.json.Encoder().encode
+_CORS_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in CORS_HEADERS.items()]
+_CORS_NAMES = frozenset(name.lower() for name in CORS_HEADERS)
 
 
 def status_for(code: int) -> int:
@@ -55,6 +57,19 @@ def status_for(code: int) -> int:
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     merged = {**CORS_HEADERS, **(headers or {})}
     return Response(_encode(body), status_code=status, headers=merged, media_type="application/json")
+
+
+def encoded_response(encoded: bytes, status: int, headers: dict[str, str] | None) -> Response:
+    """A JSON answer with the CORS headers, encoded once at import rather than on every response."""
+    response = Response(encoded, status_code=status, media_type="application/json")
+    raw = response.raw_headers
+    if headers:
+        raw.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+        overridden = {name.lower() for name in headers} & _CORS_NAMES
+        raw.extend(item for item in _CORS_RAW if item[0].decode("latin-1") not in overridden)
+    else:
+        raw.extend(_CORS_RAW)
+    return response
 
 
 def error_response(error: Exception, request_path: str) -> Response:
@@ -90,6 +105,7 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
         if request.method == "OPTIONS":
             return Response(status_code=200, headers=CORS_HEADERS)
         started, method, route = time.perf_counter(), request.method, UNMATCHED
+        call = None
         try:
             call = await call_from_request(request, path, settings.max_body_bytes)
             method = call.method
@@ -103,11 +119,11 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
                 raise ParseError(ErrorCode.INVALID_QUERY,
                                  f"The response would exceed {settings.max_response_bytes} bytes: ask for fewer "
                                  "objects (limit), keys or includes")
-            response = Response(encoded, status_code=reply.status, headers={**CORS_HEADERS, **(reply.headers or {})},
-                                media_type="application/json")
+            response = encoded_response(encoded, reply.status, reply.headers)
         except Exception as error:  # every failure becomes a Parse answer; the server keeps serving
             response = error_response(error, request.url.path)
-        observer.done(method, path, route, response.status_code, started, request.headers.get("x-parse-request-id"))
+        headers = call.headers if call is not None and call.headers is not None else request.headers
+        observer.done(method, path, route, response.status_code, started, headers.get("x-parse-request-id"))
         return response
 
     @asynccontextmanager
