@@ -4,7 +4,8 @@ Prints one JSON object. By default it starts our server (embedded SQLite store; 
 redis-server and serves with the Redis bus on, `--redis-url URL` uses one that runs). `--target-url URL --app-id ID`
 measures a server that is already running instead (Parse Server, say); `--target-pid PID` adds that server's CPU.
 `--compare-parse URL --parse-app-id ID [--parse-pid PID]` measures ours and that server one after the other with
-the same client and prints both and the ratios (ours / theirs).
+the same client and prints both and the ratios (ours / theirs). `--index` adds the compound index the query wants
+(`{room: 1, score: -1}`, through the schemas API with the master key) on whichever server is measured.
 
 The load client is aiohttp spread over `--client-processes` processes (httpx costs ~8 ms of client CPU per request
 and would be what we measure). Each phase reports the server's CPU per operation from its own process times, and
@@ -30,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.server import APP_ID, free_port, process_cpu_seconds, running_server
+from benchmarks.server import APP_ID, MASTER_KEY, free_port, process_cpu_seconds, running_server
 
 CLIENT_BUSY_LIMIT = 0.85  # a client process busier than this share of the phase may be what limits it
 
@@ -109,6 +110,16 @@ def measure(pool: Any, url: str, app_id: str, workload: str, class_name: str, to
     return stats
 
 
+async def add_index(url: str, app_id: str, master_key: str, class_name: str) -> None:
+    """The query's compound index (room, score descending), through the schemas API as an app would add it."""
+    headers = {"X-Parse-Application-Id": app_id, "X-Parse-Master-Key": master_key, "Content-Type": "application/json"}
+    body = {"className": class_name, "indexes": {"room_score": {"room": 1, "score": -1}}}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.put(f"{url}/schemas/{class_name}", data=json.dumps(body)) as reply:
+            if reply.status >= 300:
+                raise RuntimeError(f"adding the index failed: {reply.status} {(await reply.text())[:300]}")
+
+
 async def fill(url: str, app_id: str, class_name: str, objects: int) -> int:
     """Write the query workload's objects through /batch (100 a request, 4 requests at once); returns the rows one
     query finds. The first object is written alone: it creates the class."""
@@ -134,7 +145,8 @@ async def fill(url: str, app_id: str, class_name: str, objects: int) -> int:
             return len((await reply.json())["results"])
 
 
-def run(url: str, app_id: str, server_pid: int | None, args: argparse.Namespace) -> dict[str, Any]:
+def run(url: str, app_id: str, server_pid: int | None, args: argparse.Namespace,
+        master_key: str = MASTER_KEY) -> dict[str, Any]:
     suffix = f"{os.getpid()}x{random.randrange(10**6)}"  # a fresh class per run: a server measured twice
     creates_class = args.create_class or f"BenchCreate{suffix}"
     query_class = f"BenchQuery{suffix}"
@@ -147,10 +159,12 @@ def run(url: str, app_id: str, server_pid: int | None, args: argparse.Namespace)
                                     args.client_processes, server_pid)
         if args.queries:
             rows = asyncio.run(fill(url, app_id, query_class, args.objects))
+            if args.index:
+                asyncio.run(add_index(url, app_id, master_key, query_class))
             measure(pool, url, app_id, "query", query_class, 64, args.concurrency, args.client_processes, None)
             result["queries"] = {**measure(pool, url, app_id, "query", query_class, args.queries, args.concurrency,
                                            args.client_processes, server_pid),
-                                 "rows_per_query": rows, "class_size": args.objects}
+                                 "rows_per_query": rows, "class_size": args.objects, "compound_index": args.index}
     return result
 
 
@@ -212,16 +226,21 @@ def main() -> None:
     parser.add_argument("--target-url", default="", help="measure this running server instead of starting ours")
     parser.add_argument("--app-id", default=APP_ID, help="the target's application id")
     parser.add_argument("--target-pid", type=int, default=0, help="the target server's process id, for its CPU")
+    parser.add_argument("--master-key", default=MASTER_KEY, help="the target's master key (for --index)")
+    parser.add_argument("--index", action="store_true",
+                        help="add the compound index {room: 1, score: -1} through the schemas API before querying")
     parser.add_argument("--compare-parse", default="", metavar="URL", help="also measure this Parse Server")
     parser.add_argument("--parse-app-id", default="parsebench")
     parser.add_argument("--parse-pid", type=int, default=0, help="Parse Server's process id, for its CPU")
+    parser.add_argument("--parse-master-key", default="parsebench-master", help="Parse Server's master key")
     args = parser.parse_args()
     if args.target_url:
-        result = {**run(args.target_url.rstrip("/"), args.app_id, args.target_pid or None, args), "server": "target"}
+        result = {**run(args.target_url.rstrip("/"), args.app_id, args.target_pid or None, args, args.master_key),
+                  "server": "target"}
     elif args.compare_parse:
         mine = ours(args)
-        parse = {**run(args.compare_parse.rstrip("/"), args.parse_app_id, args.parse_pid or None, args),
-                 "server": "parse"}
+        parse = {**run(args.compare_parse.rstrip("/"), args.parse_app_id, args.parse_pid or None, args,
+                       args.parse_master_key), "server": "parse"}
         result = {"livequery": mine, "parse": parse, "ratio": ratios(mine, parse)}
     else:
         result = ours(args)
