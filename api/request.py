@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any, Mapping
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.requests import Request
@@ -140,8 +141,21 @@ def take_body_credentials(body: dict[str, Any], credentials: Credentials) -> Non
         body.pop(key, None)
 
 
+def request_headers(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict of lower-case names (the first of repeated ones, as starlette's
+    `Headers.get` answers): built once, where each `Headers.get` scans every header."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(request.scope["headers"])}
+
+
+def query_params(request: Request) -> dict[str, Any]:
+    """The query string's parameters (the last of repeated ones, as starlette's `QueryParams` in a dict), each
+    through `_query_value`."""
+    raw = request.scope["query_string"].decode("latin-1")
+    return {key: _query_value(value) for key, value in parse_qsl(raw, keep_blank_values=True)} if raw else {}
+
+
 async def call_from_request(request: Request, path: str, body_limit: int) -> Call:
-    headers = request.headers
+    headers = request_headers(request)
     method = request.method.upper()
     raw = await read_body(request, body_limit) if method in ("POST", "PUT", "DELETE") else b""
     body = decode_json_body(raw) if raw else {}
@@ -157,14 +171,13 @@ async def call_from_request(request: Request, path: str, body_limit: int) -> Cal
         body.pop(key, None)
     if method == "POST" and isinstance(override, str) and override.upper() in ("GET", "PUT", "DELETE", "POST"):
         method = override.upper()
-    if request.method.upper() == "GET":
-        params = {k: _query_value(v) for k, v in request.query_params.items()}
-    elif method == "GET":
+    if method == "GET" and request.method.upper() != "GET":
         params, body = body, {}
     else:
-        params = {k: _query_value(v) for k, v in request.query_params.items()}
+        params = query_params(request)
+    client = request.scope.get("client")
     return Call(method=method, path=path, body=body, params=params, credentials=credentials, headers=headers,
-                ip=request.client.host if request.client else None, context=context)
+                ip=client[0] if client else None, context=context)
 
 
 def cloud_context(header: str | None, body_value: Any) -> dict[str, Any] | None:

@@ -80,7 +80,9 @@ def date_json(moment: datetime) -> dict[str, str]:
 
 
 def now_iso() -> str:
-    return format_date(datetime.now(timezone.utc))
+    """`format_date` of now; isoformat is several times faster than strftime (and now is never before year 1000,
+    where the two differ)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def decode(value: Any) -> Any:
