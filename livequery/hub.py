@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -61,6 +61,16 @@ Audience = Callable[[Principal, str, Document], Hashable]
 """Equal audiences must get equal `VisibleFields` results: the object is encoded once per audience."""
 
 EventHook = Callable[[ChangeEvent], Awaitable[None]]
+
+
+class FanoutObserver(Protocol):
+    """Watches the fan-out once per event, never per client (metrics: bus lag, commit-to-socket latency)."""
+
+    def received(self, event: ChangeEvent) -> None:
+        """The hub took `event` from the bus."""
+
+    def written(self, event: ChangeEvent) -> None:
+        """`event`'s frames were queued and every subscriber's writer has had its turn to write them."""
 
 TOO_SLOW = 4008
 DEFAULT_BUDGET_BYTES = 1 << 20
@@ -295,6 +305,7 @@ class Hub:
         self.frames_sent = 0
         self.slow_clients = 0
         self.frames_dropped = 0  # queued for a client that was closed before they were written
+        self.observer: FanoutObserver | None = None
         self.coalesce_stats = CoalesceStats()
         self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats) for name, ms in (coalesce_ms or {}).items()}
 
@@ -319,6 +330,9 @@ class Hub:
         hooks = self.hooks
         async with bus.subscribe() as events:
             async for event in events:
+                observer = self.observer
+                if observer is not None:
+                    observer.received(event)
                 if first is not None:
                     try:
                         await first(event)
@@ -329,8 +343,12 @@ class Hub:
                     if hooked is None:
                         continue
                     event = hooked
-                self.dispatch(event)
+                delivered = self.dispatch(event)
                 await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
+                if delivered and observer is not None:
+                    # the clients' writers woken by this event ran before this task resumed: its frames are
+                    # written, except to a client that still had a backlog (the outbox gauges show those)
+                    observer.written(event)
 
     async def refresh_sessions(self, user_id: str | None = None) -> None:
         """Resolve subscribers' sessions again (after a logout or a role change), for all or for one user."""
