@@ -27,6 +27,7 @@ from api.queries import QueryService
 from api.router import Router
 from api.schema_import import ImportReport, import_schema, load_schema_file
 from api.settings import Settings
+from api.timed_store import TimedStore
 from auth import users as user_rules
 from auth.passwords import Passwords
 from auth.principal import Principal
@@ -96,7 +97,11 @@ class Services:
         """`cloud`: the app's hooks; None loads `settings.cloud` (CloudLoadError names the file and line)."""
         self.settings = settings
         self.router = router
-        self.store: StorageAdapter = open_store(settings.resolved_database_uri())
+        self.metrics = Metrics() if settings.metrics != "off" else None
+        raw_store = open_store(settings.resolved_database_uri())
+        self.store: StorageAdapter = raw_store
+        if self.metrics is not None:
+            self.store = TimedStore(raw_store, self.metrics.observe_store)  # type: ignore[assignment]
         self.schemas = SchemaCache(self.store)
         self.bus: Bus = open_bus(settings.redis_url, channel=settings.app_id)
         self.passwords = Passwords()
@@ -121,11 +126,12 @@ class Services:
         self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
                              coalesce_ms=cloud.coalesce_ms if cloud is not None else None)
-        self.files = FileService(open_files(settings, self.store), upload_rules(settings), self.store,
+        self.files = FileService(open_files(settings, raw_store), upload_rules(settings), self.store,
                                  settings.files_url)
         self.files.hooks = self.file_triggers
         self.logs = RecentLogs(scrubber_for(settings), settings.log_buffer_lines)
-        self.metrics = Metrics(self.hub, self.bus) if settings.metrics != "off" else None
+        if self.metrics is not None:
+            self.metrics.follow(self.hub, self.bus)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def resolve_session(self, token: str) -> Principal:
@@ -198,6 +204,8 @@ class Services:
             self._tasks.append(asyncio.create_task(watch(self.settings.cloud, self.hooks.use), name="cloud-reload"))
         follow = self._follow_peers if self.settings.redis_url else None  # one process: the writer did it
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
+        if self.metrics is not None and self.metrics.multiprocess_dir is not None:
+            self._tasks.append(asyncio.create_task(self.metrics.sample_forever(), name="metrics-sample"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))

@@ -7,14 +7,19 @@ the deadline has passed whatever is still running (a store or Redis that does no
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import glob
 import logging
 import multiprocessing
 import multiprocessing.process
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -22,6 +27,7 @@ import msgspec
 import uvicorn
 
 from api.logs import configure_logging, scrubber_for
+from api.metrics import MULTIPROCESS_VARIABLE
 from api.services import CLOSE_SECONDS
 from api.settings import Settings
 
@@ -43,6 +49,27 @@ def _exit_now(reason: str, code: int = 1) -> None:
     os._exit(code)
 
 
+class QuietCutOff(logging.Filter):
+    """On uvicorn's logger during shutdown: the requests still running when the grace is over are cancelled by
+    uvicorn, which logs each one's CancelledError as a traceback. One warning saying how many is what an operator
+    needs; other errors pass unchanged."""
+
+    def __init__(self, grace_seconds: float) -> None:
+        super().__init__()
+        self.grace_seconds = grace_seconds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, asyncio.CancelledError):
+            return False  # a request cut off at the end of the grace: counted in the line below
+        if isinstance(record.msg, str) and record.msg.startswith("Cancel %s running task(s)") and record.args:
+            count = record.args[0] if isinstance(record.args, tuple) else record.args
+            record.msg = "shutdown: %s request(s) still running after the %.1fs grace were cut off"
+            record.args = (count, self.grace_seconds)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class GracefulServer(uvicorn.Server):
     """uvicorn's server whose shutdown is bounded: a second signal or the deadline ends the process."""
 
@@ -55,6 +82,7 @@ class GracefulServer(uvicorn.Server):
             _exit_now(f"second {signal.Signals(sig).name} during shutdown")
         log.info("%s: shutting down (in-flight requests get %.1fs)", signal.Signals(sig).name,
                  self.config.timeout_graceful_shutdown or 0.0)
+        logging.getLogger("uvicorn.error").addFilter(QuietCutOff(self.config.timeout_graceful_shutdown or 0.0))
         super().handle_exit(sig, frame)
         watchdog = threading.Timer(self.deadline_seconds, _exit_now,
                                    args=(f"shutdown took more than {self.deadline_seconds:.0f}s",))
@@ -82,7 +110,36 @@ def serve(settings: Settings) -> None:
         return
     os.environ[SETTINGS_VARIABLE] = msgspec.json.encode(settings).decode()
     config = uvicorn_config("api.serving:app_from_environment", settings, factory=True)
-    Supervisor(config, settings).run()
+    with metrics_directory():
+        Supervisor(config, settings).run()
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[None]:
+    """Where the workers keep their metrics for `/metrics` to sum (prometheus_client's multiprocess mode): the
+    operator's PROMETHEUS_MULTIPROC_DIR emptied of a previous run's files, else a temporary directory."""
+    given = os.environ.get(MULTIPROCESS_VARIABLE)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):  # a previous run's counts would be added in
+            os.remove(stale)
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="livequery-metrics-") as directory:
+        os.environ[MULTIPROCESS_VARIABLE] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_VARIABLE]
+
+
+def _forget_worker_gauges(pid: int | None) -> None:
+    """A worker gone: its per-worker gauges (clients, subscriptions) leave `/metrics`; its counts stay summed."""
+    directory = os.environ.get(MULTIPROCESS_VARIABLE)
+    if directory and pid is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, directory)
 
 
 def app_from_environment() -> Any:
@@ -130,6 +187,7 @@ class Supervisor:
                     failed = True
                     break
                 log.warning("worker %s exited (%s): starting another", worker.pid, worker.exitcode)
+                _forget_worker_gauges(worker.pid)
                 time.sleep(RESPAWN_PAUSE_SECONDS)
                 self.workers[index] = self._spawn(sockets)
         self._stop_workers()

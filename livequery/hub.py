@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -61,6 +61,16 @@ Audience = Callable[[Principal, str, Document], Hashable]
 """Equal audiences must get equal `VisibleFields` results: the object is encoded once per audience."""
 
 EventHook = Callable[[ChangeEvent], Awaitable[None]]
+
+
+class FanoutObserver(Protocol):
+    """Watches the fan-out once per event, never per client (metrics: bus lag, commit-to-socket latency)."""
+
+    def received(self, event: ChangeEvent) -> None:
+        """The hub took `event` from the bus."""
+
+    def written(self, event: ChangeEvent) -> None:
+        """`event`'s frames were queued and every subscriber's writer has had its turn to write them."""
 
 TOO_SLOW = 4008
 DEFAULT_BUDGET_BYTES = 1 << 20
@@ -299,6 +309,7 @@ class Hub:
         self.frames_sent = 0
         self.slow_clients = 0
         self.frames_dropped = 0  # queued for a client that was closed before they were written
+        self.observer: FanoutObserver | None = None
         self.coalesce_stats = CoalesceStats()
         self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats) for name, ms in (coalesce_ms or {}).items()}
 
@@ -325,6 +336,9 @@ class Hub:
         yield_at = loop.time() + DISPATCH_SLICE_SECONDS
         async with bus.subscribe() as events:
             async for event in events:
+                observer = self.observer
+                if observer is not None:
+                    observer.received(event)
                 if first is not None:
                     try:
                         await first(event)
@@ -335,7 +349,11 @@ class Hub:
                     if hooked is None:
                         continue
                     event = hooked
-                self.dispatch(event)
+                delivered = self.dispatch(event)
+                if delivered and observer is not None:
+                    # runs after the writers this event woke (call_soon is FIFO): its frames are written by then,
+                    # except to a client that still had a backlog (the outbox gauges show those)
+                    loop.call_soon(observer.written, event)
                 if loop.time() >= yield_at:  # let writers and readers run between slices, even under a backlog
                     await asyncio.sleep(0)
                     yield_at = loop.time() + DISPATCH_SLICE_SECONDS

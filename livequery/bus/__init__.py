@@ -26,6 +26,7 @@ class ChangeEvent(msgspec.Struct, frozen=True):
     original: dict[str, Any] | None = None
     position: int = 0
     origin: str = ""  # which process published it
+    published_at: float = 0.0  # wall-clock seconds when the bus took it (right after the write committed)
     notice: bool = False
 
 

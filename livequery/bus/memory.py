@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -33,7 +34,8 @@ class MemoryBus:
 
     async def publish(self, event: ChangeEvent) -> None:
         self._position += 1
-        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin)
+        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
+                                          published_at=time.time())
         for queue in self._queues:
             try:
                 queue.put_nowait(stamped)

@@ -11,6 +11,7 @@ import os
 import random
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -137,7 +138,8 @@ class RedisBus:
 
     async def publish(self, event: ChangeEvent) -> None:
         self._position += 1
-        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin)
+        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
+                                          published_at=time.time())
         self._deliver(stamped)
         if self._publisher is None or not self._connected or len(self._outbox) >= MAX_OUTBOX:
             self.dropped += 1  # known down (the outage is already logged), or Redis cannot keep up: drop at once

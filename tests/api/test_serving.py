@@ -236,3 +236,29 @@ def test_a_request_in_flight_at_sigterm_is_finished(servers: list[ServerProcess]
     reply = asyncio.run(scenario())
     assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
     server.process.wait(EXIT_WITHIN_SECONDS)
+
+
+def test_requests_cut_off_at_the_end_of_the_grace_are_counted_in_one_quiet_line(servers: list[ServerProcess],
+                                                                                  tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path)  # a grace of SHUTDOWN_SECONDS
+    servers.append(server)
+    server.wait_healthy()
+
+    async def hold_two_requests_open() -> None:
+        writers = []
+        for _ in range(2):  # bodies that never finish: still running when the grace is over
+            _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /parse/classes/Note HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"X-Parse-Application-Id: " + APP_ID.encode() + b"\r\nContent-Length: 100\r\n\r\n{")
+            await writer.drain()
+            writers.append(writer)
+        await asyncio.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait, EXIT_WITHIN_SECONDS)
+        for writer in writers:
+            writer.close()
+
+    asyncio.run(asyncio.wait_for(hold_two_requests_open(), 30))
+    log = server.log()
+    assert log.count("2 request(s) still running after the 1.0s grace were cut off") == 1, log
+    assert "Traceback" not in log and "CancelledError" not in log and "ERROR" not in log, log

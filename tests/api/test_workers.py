@@ -22,20 +22,27 @@ from tests.api.test_serving import APP_ID, MASTER_KEY, ROOT, ServerProcess
 MAX_TRIES = 60  # connections opened until each worker has one (the kernel picks the worker of each)
 
 
-def _scrape(connection: http.client.HTTPConnection) -> tuple[str, float]:
-    """(worker pid, LiveQuery clients) from /metrics over a kept-alive connection, i.e. always the same worker."""
+def _metrics(connection: http.client.HTTPConnection) -> list[Any]:
     connection.request("GET", "/metrics", headers={"X-Parse-Master-Key": MASTER_KEY})
     reply = connection.getresponse()
     text = reply.read().decode()
     assert reply.status == 200, text
-    pid, clients = "", -1.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "livequery_worker":
-                pid = sample.labels["pid"]
-            elif sample.name == "livequery_clients":
-                clients = sample.value
-    return pid, clients
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def _scrape(connection: http.client.HTTPConnection) -> tuple[str, float]:
+    """(worker pid, its LiveQuery clients) from /metrics over a kept-alive connection, i.e. always the same
+    worker: the one named by `livequery_worker`; every live worker's clients are listed, labelled by pid."""
+    samples = _metrics(connection)
+    pid = next(sample.labels["pid"] for sample in samples if sample.name == "livequery_worker")
+    clients = [sample.value for sample in samples
+               if sample.name == "livequery_clients" and sample.labels.get("pid") == pid]
+    return pid, clients[0] if clients else -1.0
+
+
+def _total(samples: list[Any], name: str, **labels: str) -> float:
+    return sum(sample.value for sample in samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 def _post(connection: http.client.HTTPConnection, body: dict[str, Any]) -> None:
@@ -111,6 +118,31 @@ def test_two_workers_on_one_port_deliver_each_others_events(workers: ServerProce
     asyncio.run(asyncio.wait_for(_exchange(workers), 60))
     workers.process.send_signal(signal.SIGTERM)
     workers.process.wait(20)  # the supervisor passes SIGTERM on to both workers and exits after them
+
+
+def test_metrics_are_summed_over_the_workers_whichever_answers_the_scrape(workers: ServerProcess) -> None:
+    pinned = _one_connection_per_worker(workers.port)
+    created = {"method": "POST", "route": "/classes/{className}", "status": "201"}
+    before = _total(_metrics(next(iter(pinned.values()))), "livequery_http_requests_total", **created)
+    for connection in pinned.values():  # two writes through each worker
+        for number in range(2):
+            _post(connection, {"room": "r2", "n": number})
+    deadline = time.monotonic() + 20
+    while True:  # each write reaches the other worker's hub through Redis: its lag is observed there
+        scrapes = {pid: _metrics(connection) for pid, connection in pinned.items()}
+        lagged = [_total(samples, "livequery_bus_lag_seconds_count") for samples in scrapes.values()]
+        if min(lagged) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for pid, samples in scrapes.items():
+        assert _total(samples, "livequery_http_requests_total", **created) - before == 4, pid
+        assert _total(samples, "livequery_bus_lag_seconds_count") == 4, pid
+        assert _total(samples, "livequery_store_operation_duration_seconds_count", operation="insert") >= 4, pid
+        listed = {sample.labels["pid"] for sample in samples if sample.name == "livequery_clients"}
+        assert listed == set(pinned), (pid, listed)  # one gauge per live worker
+        assert _total(samples, "livequery_bus_connected", bus="redis") == 2
+    for connection in pinned.values():
+        connection.close()
 
 
 def test_a_worker_that_dies_is_replaced(workers: ServerProcess) -> None:

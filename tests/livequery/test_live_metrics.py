@@ -1,4 +1,5 @@
-"""`/metrics` follows the LiveQuery hub: clients, subscriptions per class, events received and delivered."""
+"""`/metrics` follows the LiveQuery hub: clients, subscriptions per class, events received and delivered, the
+fan-out latency of each delivered event and the store's operations."""
 from __future__ import annotations
 
 import asyncio
@@ -43,6 +44,14 @@ async def test_metrics_move_with_clients_subscriptions_and_events(live_server: L
     assert _value(busy, "livequery_events_received_total") == _value(idle, "livequery_events_received_total") + 1
     assert _value(busy, "livequery_events_delivered_total") == _value(idle, "livequery_events_delivered_total") + 2
     assert _value(busy, "livequery_slow_clients_closed_total") == 0
+    # one event delivered: one fan-out latency, one store insert at least; one process: no bus lag to measure
+    assert _value(busy, "livequery_fanout_latency_seconds_count") == \
+        _value(idle, "livequery_fanout_latency_seconds_count") + 1
+    assert _value(busy, "livequery_fanout_latency_seconds_bucket", le="+Inf") == \
+        _value(busy, "livequery_fanout_latency_seconds_count")
+    assert _value(busy, "livequery_store_operation_duration_seconds_count", operation="insert") >= \
+        _value(idle, "livequery_store_operation_duration_seconds_count", operation="insert") + 1
+    assert _value(busy, "livequery_bus_lag_seconds_count") == 0
 
     for client in (*watchers, other):
         await client.close()
