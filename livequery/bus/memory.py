@@ -1,15 +1,19 @@
-"""The in-process bus: events go straight from the write path to this process's subscribers."""
+"""The in-process bus: events go straight from the write path to this process's subscribers, and into its
+history (positions count this process's events; the epoch is new at each start, so positions of a previous run
+are never taken for this one's)."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import secrets
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import msgspec
 
 from livequery.bus import ChangeEvent
+from livequery.history import History
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +22,9 @@ class MemoryBus:
     """At most once; in publish order. Each subscriber has a bounded queue: if a subscriber falls
     `max_backlog` events behind, further events to it are dropped and counted rather than grow memory."""
 
-    def __init__(self, max_backlog: int = 100_000) -> None:
+    def __init__(self, max_backlog: int = 100_000, history: History | None = None) -> None:
+        self.history = history if history is not None else History("")
+        self.history.begin(secrets.token_hex(4), 0)
         self._queues: set[asyncio.Queue[ChangeEvent]] = set()
         self._position = 0
         self._max_backlog = max_backlog
@@ -33,7 +39,10 @@ class MemoryBus:
 
     async def publish(self, event: ChangeEvent) -> None:
         self._position += 1
-        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin)
+        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
+                                          sequence=self._position)
+        if not stamped.notice:
+            self.history.record(stamped)
         for queue in self._queues:
             try:
                 queue.put_nowait(stamped)
