@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 class Outbox(Protocol):
     closed: bool
+    held_back: int  # pending frames held here for it (a resume must not take them as delivered)
 
     def offer(self, frame: bytes) -> None: ...
 
@@ -59,7 +60,7 @@ class Coalescer:
             if window is not None:  # the pending update goes first: nothing is reordered
                 del self._windows[key]
                 window.timer.cancel()
-                self._send(owner, window.pending)
+                self._release(window)
             self._send(owner, frame)
             return
         if window is None:
@@ -68,6 +69,8 @@ class Coalescer:
             return
         if window.pending is not None:
             self.stats.coalesced += 1  # replaced by a later state before it went out
+        else:
+            owner.held_back += 1
         window.pending = frame
 
     def _open(self, key: tuple[Any, int, Any], owner: Outbox) -> None:
@@ -76,10 +79,17 @@ class Coalescer:
 
     def _close(self, key: tuple[Any, int, Any]) -> None:
         window = self._windows.pop(key, None)
-        if window is None or window.pending is None or window.owner.closed:
+        if window is None or window.pending is None:
             return
-        self._send(window.owner, window.pending)  # the latest state; a new window starts with it
-        self._open(key, window.owner)
+        self._release(window)  # the latest state; a new window starts with it
+        if not window.owner.closed:
+            self._open(key, window.owner)
+
+    def _release(self, window: _Window) -> None:
+        if window.pending is not None:
+            window.owner.held_back -= 1
+            self._send(window.owner, window.pending)
+            window.pending = None
 
     def _send(self, owner: Outbox, frame: bytes | None) -> None:
         if frame is not None and not owner.closed:
