@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator
 import msgspec
 
 from livequery.bus import ChangeEvent
+from livequery.bus.order import LatestStates
 from livequery.history import History
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class MemoryBus:
         self._max_backlog = max_backlog
         self._origin = f"{os.getpid()}"
         self.dropped = 0
+        self._latest = LatestStates()
 
     async def start(self) -> None:
         return None
@@ -38,6 +40,8 @@ class MemoryBus:
         self._queues.clear()
 
     async def publish(self, event: ChangeEvent) -> None:
+        if self._latest.is_stale(event):
+            return  # published after a newer state of its object (two requests racing)
         self._position += 1
         stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
                                           sequence=self._position)
@@ -60,7 +64,7 @@ class MemoryBus:
             self._queues.discard(queue)
 
     def health(self) -> dict[str, Any]:
-        return {"bus": "memory", "connected": True, "dropped": self.dropped}
+        return {"bus": "memory", "connected": True, "dropped": self.dropped, "stale": self._latest.stale}
 
 
 class _Drain:

@@ -13,6 +13,7 @@ import os
 import random
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from livequery.bus import ChangeEvent
+from livequery.bus.order import LatestStates
 from livequery.history import History
 
 log = logging.getLogger(__name__)
@@ -85,10 +87,13 @@ class RedisBus:
         history: History | None = None,
         stream_max: int = 100_000,
         buffer_max: int = 10_000,
+        republish_seconds: float = 5.0,
     ) -> None:
         """`url`: a redis-py URL (`redis://host:port/db`, `rediss://`, `unix://`); `channel`: the application id.
         `max_backlog`: events a local subscriber may fall behind before further ones to it are dropped.
-        `stream_max`: about how many entries the stream keeps; `buffer_max`: events kept while Redis is away."""
+        `stream_max`: about how many entries the stream keeps; `buffer_max`: events kept while Redis is away.
+        `republish_seconds`: after a Redis restart, events appended this recently are appended again (another
+        process may not have read them from the lost stream; those that did skip them)."""
         self._url = url
         self._stream = channel_name(channel)
         self._epoch_key = epoch_key(channel)
@@ -106,8 +111,11 @@ class RedisBus:
         self._sequence = 0
         self._delivered_locally = 0  # our own events up to this sequence were delivered during an outage
         self._seen: dict[str, int] = {}  # per origin, the highest sequence delivered (duplicates are skipped)
+        self._latest = LatestStates()
         self._buffer: deque[ChangeEvent] = deque()
         self._appending = asyncio.Lock()
+        self._recent: deque[tuple[float, ChangeEvent]] = deque(maxlen=max(1, buffer_max))
+        self._republish_seconds = republish_seconds
         self._buffer_max = max(1, buffer_max)
         self._last_id = "0-0"
         self._publisher: aioredis.Redis | None = None
@@ -162,6 +170,7 @@ class RedisBus:
             if self._connected and not self._buffer and self._publisher is not None:
                 try:
                     await self._append(self._publisher, stamped)
+                    self._recent.append((time.monotonic(), stamped))
                     return
                 except _LINK_ERRORS as exc:  # it may have been appended all the same: readers skip a duplicate
                     self._outage(exc)
@@ -183,6 +192,7 @@ class RedisBus:
             "connected": self._connected,
             "dropped": self.dropped,
             "buffered": len(self._buffer),
+            "stale": self._latest.stale,
             "undecodable": self.undecodable,
             "reconnects": self.reconnects,
             "subscribers": len(self._queues),
@@ -266,11 +276,20 @@ class RedisBus:
                 log.warning("Redis bus: the stream %s was lost (Redis restarted empty?); live query history "
                             "starts over", self._stream)
                 self._last_id = "0-0"
+                self._republish()
             self.history.begin(epoch, stream_position(self._last_id))
         if self._was_connected:
             self.reconnects += 1
         self._connected = self._was_connected = True
         self._first_attempt.set()
+
+    def _republish(self) -> None:
+        """Put what this process appended in the last moments before its buffer: it may have been lost with the
+        stream before every process read it."""
+        cutoff = time.monotonic() - self._republish_seconds
+        recent = [event for at, event in self._recent if at >= cutoff]
+        self._recent.clear()
+        self._buffer.extendleft(reversed(recent))
 
     async def _flush(self) -> None:
         """Append what was published while Redis was away, oldest first, before anything newer."""
@@ -279,7 +298,7 @@ class RedisBus:
         async with self._appending:
             while self._buffer:
                 await self._append(self._publisher, self._buffer[0])
-                self._buffer.popleft()
+                self._recent.append((time.monotonic(), self._buffer.popleft()))
         self._connected = True
         self._recovered()
 
@@ -307,6 +326,8 @@ class RedisBus:
         if sequence <= self._seen.get(origin, 0):
             return  # appended twice (a timed-out XADD that had succeeded, then the buffer): delivered already
         self._seen[origin] = sequence
+        if self._latest.is_stale(event):
+            return  # published after a newer state of its object, by another process or request
         event = msgspec.structs.replace(event, position=position)
         if not event.notice:
             self.history.record(event)

@@ -1,0 +1,110 @@
+"""Two server processes on one Redis: one order of events per object, resumes across processes, and a Redis
+restart in the middle of a write stream that loses nothing a subscriber with an open socket was promised."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+
+from benchmarks.server import APP_ID, MASTER_KEY, running_server
+
+HEADERS = {"X-Parse-Application-Id": APP_ID, "X-Parse-Master-Key": MASTER_KEY, "Content-Type": "application/json"}
+WAIT = 10.0
+
+
+async def subscribe(url: str, where: dict[str, Any], **extra: Any) -> tuple[ClientConnection, dict[str, Any]]:
+    socket_ = await connect(url.replace("http://", "ws://"), open_timeout=5)
+    await socket_.send(json.dumps({"op": "connect", "applicationId": APP_ID}))
+    assert json.loads(await asyncio.wait_for(socket_.recv(), WAIT))["op"] == "connected"
+    await socket_.send(json.dumps({"op": "subscribe", "requestId": 1,
+                                   "query": {"className": "Counter", "where": where}, **extra}))
+    reply = json.loads(await asyncio.wait_for(socket_.recv(), WAIT))
+    assert reply["op"] == "subscribed", reply
+    return socket_, reply
+
+
+async def frames_until(socket_: ClientConnection, done: Any) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while not frames or not done(frames[-1]):
+        frames.append(json.loads(await asyncio.wait_for(socket_.recv(), WAIT)))
+    return frames
+
+
+async def post(http: aiohttp.ClientSession, url: str, path: str, body: dict[str, Any], method: str = "POST") -> Any:
+    async with http.request(method, f"{url}{path}", data=json.dumps(body), headers=HEADERS) as reply:
+        assert reply.status < 300, await reply.text()
+        return await reply.json()
+
+
+async def _concurrent_writers(first: str, second: str) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        created = await post(http, first, "/classes/Counter", {"name": "c", "n": 0})
+        path = f"/classes/Counter/{created['objectId']}"
+        watchers = [(await subscribe(url, {"name": "c"}))[0] for url in (first, second)]
+
+        async def increments(url: str) -> None:
+            for _ in range(15):
+                await post(http, url, path, {"n": {"__op": "Increment", "amount": 1}}, method="PUT")
+
+        await asyncio.gather(increments(first), increments(second))
+        for socket_ in watchers:
+            frames = await frames_until(socket_, lambda frame: frame["object"]["n"] == 30)
+            stamps = [frame["object"]["updatedAt"] for frame in frames]
+            assert stamps == sorted(stamps), "an older state arrived after a newer one"
+            assert all(frame["op"] == "update" for frame in frames)
+            await socket_.close()
+
+
+def test_concurrent_writers_on_two_processes_reach_every_subscriber_in_commit_order(redis_server: str,
+                                                                                    tmp_path: Path) -> None:
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
+    with running_server(*shared) as first, running_server(*shared) as second:
+        asyncio.run(asyncio.wait_for(_concurrent_writers(first, second), 60))
+
+
+async def _resume_elsewhere(first: str, second: str) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        socket_, _ = await subscribe(first, {"name": "r"}, resumeFrom=None)
+        one = await post(http, first, "/classes/Counter", {"name": "r", "n": 1})
+        seen = json.loads(await asyncio.wait_for(socket_.recv(), WAIT))
+        assert seen["object"]["objectId"] == one["objectId"]
+        await socket_.close()
+        two = await post(http, second, "/classes/Counter", {"name": "r", "n": 2})
+        await post(http, first, f"/classes/Counter/{one['objectId']}", {"n": 10}, method="PUT")
+
+        back, _ = await subscribe(second, {"name": "r"}, resumeFrom=seen["position"])
+        fence = await post(http, first, "/classes/Counter", {"name": "r", "n": -1})
+        frames = await frames_until(back, lambda frame: frame["object"]["objectId"] == fence["objectId"])
+        assert [(f["op"], f["object"]["objectId"], f["object"]["n"]) for f in frames[:-1]] == [
+            ("create", two["objectId"], 2), ("update", one["objectId"], 10)]
+        await back.close()
+
+
+def test_a_client_resumes_from_its_position_on_another_process(redis_server: str, tmp_path: Path) -> None:
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
+    with running_server(*shared) as first, running_server(*shared) as second:
+        asyncio.run(asyncio.wait_for(_resume_elsewhere(first, second), 60))
+
+
+async def _through_a_restart(writer: str, reader: str, redis: Any) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        watchers = [(await subscribe(url, {"name": "w"}))[0] for url in (writer, reader)]
+        for n in range(1, 41):
+            if n == 15:
+                redis.restart()  # empty, as a Redis without persistence comes back
+            await post(http, writer, "/classes/Counter", {"name": "w", "n": n})
+        for socket_ in watchers:
+            frames = await frames_until(socket_, lambda frame: frame["object"]["n"] == 40)
+            assert [(f["op"], f["object"]["n"]) for f in frames] == [("create", n) for n in range(1, 41)]
+            await socket_.close()
+
+
+def test_a_redis_restart_in_the_middle_of_a_write_stream_loses_nothing_for_open_sockets(
+        redis_server_control: Any, tmp_path: Path) -> None:
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server_control.url]
+    with running_server(*shared) as writer, running_server(*shared) as reader:
+        asyncio.run(asyncio.wait_for(_through_a_restart(writer, reader, redis_server_control), 90))
