@@ -74,7 +74,7 @@ class Resumes:
         self.keep_seconds = keep_seconds
         self.max_departed = max_departed
         self._clock = clock
-        self._live: dict[Key, Subscription] = {}
+        self._live: dict[Key, list[Subscription]] = {}
         self._departed: OrderedDict[Key, Departed] = OrderedDict()
         self.replayed = 0  # frames sent by resumes
         self.resets = 0  # resumes the history could not cover
@@ -97,7 +97,8 @@ class Resumes:
             if found is not None:
                 start, before = found
         if key is not None:
-            self._live[key] = subscription
+            self._live.setdefault(key, []).append(subscription)
+            self._forget_live(key)  # prune the closed ones
         if start is None:
             return Joined(token, [])
         class_name = subscription.query.class_name
@@ -111,16 +112,22 @@ class Resumes:
         return Joined(token, frames)
 
     def leave(self, client: ClientHandle) -> None:
-        """The client's socket went: remember each of its subscriptions that no newer socket has taken over."""
+        """The client's socket went: remember where each of its subscriptions may have missed events. Several
+        sockets may share a key (browser tabs share an installationId and count requestIds alike): one departed
+        record per key keeps the earliest position, so no client of that key is resumed past what it read."""
         now = self._clock()
         for subscription in client.connection.subscriptions.values():
             key = _key(client, subscription)
-            if key is None or self._live.get(key) is not subscription:
+            if key is None:
                 continue
-            del self._live[key]
-            self._departed.pop(key, None)
+            self._forget_live(key, subscription)
+            point, earlier = resume_point(subscription), self._departed.pop(key, None)
+            if (earlier is not None and earlier.at >= now - self.keep_seconds
+                    and earlier.query_key == subscription.query.key
+                    and earlier.user_id == subscription.principal.user_id):
+                point = min(point, earlier.position)
             self._departed[key] = Departed(subscription.query.key, subscription.principal.user_id,
-                                           subscription.principal, resume_point(subscription), now)
+                                           subscription.principal, point, now)
         departed, oldest = self._departed, now - self.keep_seconds
         while departed and (len(departed) > self.max_departed or next(iter(departed.values())).at < oldest):
             departed.popitem(last=False)
@@ -131,19 +138,31 @@ class Resumes:
             return frame
         return frame[:-1] + b',"position":' + joined.token + b"}"
 
-    def _previous(self, key: Key, subscription: Subscription) -> tuple[int, Principal] | None:
-        """Where the same client's earlier subscription left off, and who it was for, if it is a resume."""
+    def _forget_live(self, key: Key, subscription: Subscription | None = None) -> None:
         held = self._live.get(key)
-        if held is not None and held is not subscription and _is_open(held):
-            if held.query.key == subscription.query.key and held.principal.user_id == subscription.principal.user_id:
-                return resume_point(held), held.principal
-            return None
+        if held is None:
+            return
+        held[:] = [other for other in held if other is not subscription and _is_open(other)]
+        if not held:
+            del self._live[key]
+
+    def _previous(self, key: Key, subscription: Subscription) -> tuple[int, Principal] | None:
+        """Where the same client's earlier subscription left off, and who it was for, if it is a resume: the
+        earliest of the departed record and the subscriptions of the key still open (a socket the server has not
+        yet noticed is gone looks like that, and so does another tab)."""
+        found: tuple[int, Principal] | None = None
         departed = self._departed.pop(key, None)
-        if departed is None or departed.at < self._clock() - self.keep_seconds:
-            return None
-        if departed.query_key != subscription.query.key or departed.user_id != subscription.principal.user_id:
-            return None
-        return departed.position, departed.principal
+        if (departed is not None and departed.at >= self._clock() - self.keep_seconds
+                and departed.query_key == subscription.query.key
+                and departed.user_id == subscription.principal.user_id):
+            found = departed.position, departed.principal
+        for held in self._live.get(key, ()):
+            if (held is not subscription and _is_open(held) and held.query.key == subscription.query.key
+                    and held.principal.user_id == subscription.principal.user_id):
+                point = resume_point(held)
+                if found is None or point < found[0]:
+                    found = point, held.principal
+        return found
 
 
 def resume_point(subscription: Subscription) -> int:

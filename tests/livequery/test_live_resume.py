@@ -221,3 +221,23 @@ async def test_resume_from_a_position_the_server_cannot_vouch_for_is_told_explic
     lost = await client.receive()
     assert (lost["op"], lost["code"], lost["reconnect"]) == ("error", LiveQueryErrorCode.HISTORY_LOST, False)
     await client.close()
+
+
+async def test_sockets_sharing_an_installation_are_never_resumed_past_what_they_read(server: LiveServer) -> None:
+    """Browser tabs share an installationId and count requestIds alike: one tab's progress is not another's."""
+    tab, other_tab = (await joined(server))[0], (await joined(server))[0]
+    first = await create(server, room="r1", text="first")
+    for client in (tab, other_tab):
+        assert kinds([await client.receive()]) == [("create", first, "first")]
+    await acknowledged(server)
+    await other_tab.close()
+    await departed(server, 1)
+    second = await create(server, room="r1", text="second")
+    assert kinds([await tab.receive()]) == [("create", second, "second")]
+    await acknowledged(server)  # the open tab has read further than the one that went
+
+    back, _ = await joined(server)
+    frames = await back.frames_before(await fence(server))
+    assert kinds(frames) == [("create", second, "second")]
+    await back.close()
+    await tab.close()
