@@ -422,7 +422,7 @@ class Hub:
             return
         self._clients.discard(client)
         if self.resumes is not None:
-            self.resumes.leave(client)
+            self.resumes.leave(client, self.position)
         for action in client.connection.close():
             if isinstance(action, Remove):
                 self.index.remove(action.subscription)

@@ -53,6 +53,7 @@ class Departed(msgspec.Struct, frozen=True):
     user_id: str | None
     principal: Principal
     position: int
+    seen_upto: int  # events after this were dispatched after the socket went: never seen
     at: float
 
 
@@ -89,13 +90,14 @@ class Resumes:
         key = _key(client, subscription)
         start: int | None = None
         before = subscription.principal
+        seen_upto = position
         if isinstance(resume_from, str):
             parsed = parse_token(resume_from)
-            start = parsed[1] if parsed is not None and parsed[0] == history.epoch else -1
+            start = seen_upto = parsed[1] if parsed is not None and parsed[0] == history.epoch else -1
         elif key is not None:
-            found = self._previous(key, subscription)
+            found = self._previous(key, subscription, position)
             if found is not None:
-                start, before = found
+                start, before, seen_upto = found
         if key is not None:
             self._live.setdefault(key, []).append(subscription)
             self._forget_live(key)  # prune the closed ones
@@ -107,11 +109,11 @@ class Resumes:
                               and hub.hooks.has("after_live_query_event", class_name)):
             self.resets += 1  # an after_live_query_event hook decides what each frame is: never bypassed
             return Joined(token, [_lost_frame(subscription.request_id)])
-        frames = replay(hub, subscription, before, events)
+        frames = replay(hub, subscription, before, events, seen_upto)
         self.replayed += len(frames)
         return Joined(token, frames)
 
-    def leave(self, client: ClientHandle) -> None:
+    def leave(self, client: ClientHandle, hub_position: int) -> None:
         """The client's socket went: remember where each of its subscriptions may have missed events. Several
         sockets may share a key (browser tabs share an installationId and count requestIds alike): one departed
         record per key keeps the earliest position, so no client of that key is resumed past what it read."""
@@ -121,13 +123,13 @@ class Resumes:
             if key is None:
                 continue
             self._forget_live(key, subscription)
-            point, earlier = resume_point(subscription), self._departed.pop(key, None)
+            point, seen_upto, earlier = resume_point(subscription), hub_position, self._departed.pop(key, None)
             if (earlier is not None and earlier.at >= now - self.keep_seconds
                     and earlier.query_key == subscription.query.key
                     and earlier.user_id == subscription.principal.user_id):
-                point = min(point, earlier.position)
+                point, seen_upto = min(point, earlier.position), max(seen_upto, earlier.seen_upto)
             self._departed[key] = Departed(subscription.query.key, subscription.principal.user_id,
-                                           subscription.principal, point, now)
+                                           subscription.principal, point, seen_upto, now)
         departed, oldest = self._departed, now - self.keep_seconds
         while departed and (len(departed) > self.max_departed or next(iter(departed.values())).at < oldest):
             departed.popitem(last=False)
@@ -146,22 +148,24 @@ class Resumes:
         if not held:
             del self._live[key]
 
-    def _previous(self, key: Key, subscription: Subscription) -> tuple[int, Principal] | None:
+    def _previous(self, key: Key, subscription: Subscription, position: int) -> tuple[int, Principal, int] | None:
         """Where the same client's earlier subscription left off, and who it was for, if it is a resume: the
         earliest of the departed record and the subscriptions of the key still open (a socket the server has not
         yet noticed is gone looks like that, and so does another tab)."""
-        found: tuple[int, Principal] | None = None
+        found: tuple[int, Principal, int] | None = None
         departed = self._departed.pop(key, None)
         if (departed is not None and departed.at >= self._clock() - self.keep_seconds
                 and departed.query_key == subscription.query.key
                 and departed.user_id == subscription.principal.user_id):
-            found = departed.position, departed.principal
+            found = departed.position, departed.principal, departed.seen_upto
         for held in self._live.get(key, ()):
             if (held is not subscription and _is_open(held) and held.query.key == subscription.query.key
                     and held.principal.user_id == subscription.principal.user_id):
-                point = resume_point(held)
+                point = resume_point(held)  # still open: it may have been shown anything up to now
                 if found is None or point < found[0]:
-                    found = point, held.principal
+                    found = point, held.principal, position
+                else:
+                    found = found[0], found[1], position
         return found
 
 
@@ -172,52 +176,61 @@ def resume_point(subscription: Subscription) -> int:
     return max(acked, subscription.since)
 
 
-def replay(hub: Hub, subscription: Subscription, before: Principal, events: list[ChangeEvent]) -> list[bytes]:
+def replay(hub: Hub, subscription: Subscription, before: Principal, events: list[ChangeEvent],
+           seen_upto: int) -> list[bytes]:
     """The frames that take `subscription`'s client from what it knew at the first event to now: one per object,
-    in the order of each object's last change. `before`: who the client was when it last knew the objects."""
-    first: dict[Hashable, ChangeEvent] = {}
-    last: dict[Hashable, ChangeEvent] = {}
+    in the order of each object's last change. `before`: who the client was when it last knew the objects.
+
+    The client may have received the events up to `seen_upto` already (those after its last acknowledgement,
+    written before its socket went): an object that left or was deleted is reported gone if the client may have
+    seen any of its states, so a removal is never lost, at the price of a `leave`/`delete` of an object the
+    client may not know."""
+    changes: dict[Hashable, list[ChangeEvent]] = {}
     for event in events:
         object_id = event.object.get("objectId")
         if object_id is None or event.notice:
             continue
-        first.setdefault(object_id, event)
-        last.pop(object_id, None)  # re-inserted: ordered by each object's last change
-        last[object_id] = event
+        group = changes.pop(object_id, None)  # re-inserted: ordered by each object's last change
+        changes[object_id] = [event] if group is None else [*group, event]
     frames = []
-    for object_id, newest in last.items():
-        frame = _frame(hub, subscription, before, first[object_id], newest)
+    for group in changes.values():
+        frame = _frame(hub, subscription, before, group, seen_upto)
         if frame is not None:
             frames.append(frame)
     return frames
 
 
-def _frame(hub: Hub, subscription: Subscription, before: Principal, oldest: ChangeEvent,
-           newest: ChangeEvent) -> bytes | None:
+def _frame(hub: Hub, subscription: Subscription, before: Principal, group: list[ChangeEvent],
+           seen_upto: int) -> bytes | None:
     class_name, query, now = subscription.query.class_name, subscription.query, subscription.principal
+    oldest, newest = group[0], group[-1]
     known = None if oldest.kind == "create" else (oldest.original if oldest.kind == "update" else oldest.object)
     was_known = known is not None and query.matches(known) and hub.can_read(before, class_name, known)
+    last_seen = known if was_known else None  # the newest state the client may have been shown
+    for event in group[:-1]:
+        state = event.object
+        if event.position > seen_upto:
+            break
+        if event.kind != "delete" and query.matches(state) and hub.can_read(before, class_name, state):
+            last_seen = state
     current = newest.object
     visible_now = hub.can_read(now, class_name, current)
     matches_now = visible_now and query.matches(current)
     kind: LiveEventKind
     shown, original = current, known
-    if newest.kind == "delete":
-        if not was_known:
-            return None
-        kind = "delete" if matches_now else "leave"
+    if newest.kind == "delete" or not matches_now:
+        if last_seen is None:
+            return None  # never theirs to know
+        kind = "delete" if newest.kind == "delete" and matches_now else "leave"
+        original = last_seen
         if not visible_now:
-            shown = known  # type: ignore[assignment]  # the last state they could see
+            shown = last_seen  # the last state they could see
     elif was_known:
-        kind = "update" if matches_now else "leave"
-        if not visible_now:
-            shown = known  # type: ignore[assignment]
-    elif matches_now:
+        kind = "update"
+    else:
         kind = "create" if oldest.kind == "create" else "enter"
         if known is not None and not hub.can_read(now, class_name, known):
             original = None  # the state before was not theirs to see
-    else:
-        return None
     if subscription.watch is not None and not passes_watch(kind, subscription.watch, current,
                                                            known if kind == "update" else None):
         return None

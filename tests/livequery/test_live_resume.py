@@ -241,3 +241,20 @@ async def test_sockets_sharing_an_installation_are_never_resumed_past_what_they_
     assert kinds(frames) == [("create", second, "second")]
     await back.close()
     await tab.close()
+
+
+async def test_without_an_acknowledgement_a_change_may_come_twice_but_a_removal_is_never_lost(
+        tmp_path: Path, test_store: None) -> None:
+    async with serving(live_settings(tmp_path, live_ack_seconds=3600)) as slow_acks:
+        client, _ = await joined(slow_acks)
+        shown = await create(slow_acks, room="r1", text="shown")
+        kept = await create(slow_acks, room="r1", text="kept")
+        assert len(await client.frames_before(kept)) == 1  # both read, neither acknowledged
+        await client.close()
+        await departed(slow_acks)
+        await slow_acks.call("DELETE", f"/classes/Chat/{shown}", master=True)
+
+        back, _ = await joined(slow_acks)
+        frames = await back.frames_before(await fence(slow_acks))
+        assert kinds(frames) == [("create", kept, "kept"), ("delete", shown, "shown")]
+        await back.close()
