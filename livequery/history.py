@@ -56,6 +56,8 @@ class History:
         if position <= self.last:  # never out of order: a replay of what is already known
             return
         self.last = position
+        if self.seconds <= 0:  # resumes are off: keep nothing
+            return
         history = self._classes.get(event.class_name)
         if history is None:
             history = self._classes[event.class_name] = _ClassHistory(self._start)
