@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from livequery.cloud import Cloud
 from livequery.protocol import LiveQueryErrorCode
 from tests.livequery.conftest import LiveClient, LiveServer, live_settings, serving
 
@@ -258,3 +259,56 @@ async def test_without_an_acknowledgement_a_change_may_come_twice_but_a_removal_
         frames = await back.frames_before(await fence(slow_acks))
         assert kinds(frames) == [("create", kept, "kept"), ("delete", shown, "shown")]
         await back.close()
+
+
+def _cloud_with(coalesce_ms: float | None = None, hooked: bool = False) -> Cloud:
+    cloud = Cloud()
+    if coalesce_ms is not None:
+        cloud.live_query_options("Chat", coalesce_ms=coalesce_ms)
+    if hooked:
+        @cloud.after_live_query_event("Chat")
+        def tag(request: Any) -> None:
+            request.object["tagged"] = True
+    return cloud
+
+
+async def test_a_coalesced_update_still_held_back_when_the_socket_went_is_replayed(
+        tmp_path: Path, test_store: None) -> None:
+    settings = live_settings(tmp_path, live_ack_seconds=0.05)
+    async with serving(settings, _cloud_with(coalesce_ms=60_000)) as live:
+        client, _ = await joined(live)
+        counter = await create(live, room="r1", text="0")
+        await update(live, counter, text="1")  # the first update of a quiet object goes out at once
+        assert [f["object"]["text"] for f in await client.frames_before(await fence(live))] == ["0", "1"]
+        await acknowledged(live)
+        await update(live, counter, text="2")  # held back for the rest of the window
+        handle = next(iter(live.app.state.services.hub._clients))
+        await asyncio.wait_for(_until(lambda: handle.held_back == 1), 5)
+        assert handle.unacknowledged() is None  # never acknowledged past what it holds back
+        await client.close()
+        await departed(live)
+
+        back, _ = await joined(live)
+        frames = await back.frames_before(await fence(live))
+        assert kinds(frames) == [("update", counter, "2")]
+        await back.close()
+
+
+async def test_a_class_with_an_after_live_query_event_hook_is_not_replayed_but_reset(
+        tmp_path: Path, test_store: None) -> None:
+    async with serving(live_settings(tmp_path, live_ack_seconds=0.05), _cloud_with(hooked=True)) as live:
+        client, _ = await joined(live)
+        await acknowledged(live)
+        await client.close()
+        await departed(live)
+        await create(live, room="r1", text="missed")
+
+        back, _ = await joined(live)
+        lost = await back.receive()
+        assert (lost["op"], lost["code"], lost["requestId"]) == ("error", LiveQueryErrorCode.HISTORY_LOST, 1)
+        await back.close()
+
+
+async def _until(predicate: Any) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
