@@ -184,7 +184,7 @@ def _server_protocol(send: Any, depth: int = 4) -> Any:
 
 def _transport_of(websocket: WebSocket) -> asyncio.WriteTransport | None:
     """The socket's asyncio transport, whose write buffer counts against a slow client's budget. ASGI does not
-    expose it: uvicorn's websocket protocol object is the owner of the `send` callable starlette holds."""
-    protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
+    expose it: uvicorn's websocket protocol object is the owner of the `send` callable starlette wraps."""
+    protocol = _server_protocol(getattr(websocket, "_send", None))
     transport = getattr(protocol, "transport", None)
     return transport if hasattr(transport, "get_write_buffer_size") and hasattr(transport, "abort") else None
