@@ -203,17 +203,29 @@ async def test_read_cancelled_by_a_timeout_leaves_the_subscription_usable(
         assert (await next_event(events)).object["n"] == 1
 
 
-async def test_message_that_is_not_an_event_is_counted_and_skipped(redis_server: str, make_redis_bus: Any) -> None:
+async def writer_and_reader(make_redis_bus: Any, url: str) -> tuple[RedisBus, RedisBus]:
+    """Two processes' buses of one app."""
     app_id = uuid.uuid4().hex
-    writer, reader = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
+    return await make_redis_bus(url, app_id), await make_redis_bus(url, app_id)
+
+
+@pytest.fixture
+async def raw_redis(redis_server: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of the session's Redis, to write into a stream behind the buses' backs."""
     raw = aioredis.Redis.from_url(redis_server)
     try:
-        async with reader.subscribe() as events:
-            await raw.xadd(reader.health()["stream"], {b"e": b'{"not": "an event"}'})
-            await writer.publish(event(7))
-            assert (await next_event(events)).object["n"] == 7
+        yield raw
     finally:
         await raw.aclose()
+
+
+async def test_message_that_is_not_an_event_is_counted_and_skipped(redis_server: str, make_redis_bus: Any,
+                                                                   raw_redis: aioredis.Redis) -> None:
+    writer, reader = await writer_and_reader(make_redis_bus, redis_server)
+    async with reader.subscribe() as events:
+        await raw_redis.xadd(reader.health()["stream"], {b"e": b'{"not": "an event"}'})
+        await writer.publish(event(7))
+        assert (await next_event(events)).object["n"] == 7
     assert reader.health()["undecodable"] == 1
 
 
@@ -349,21 +361,17 @@ async def test_two_processes_deliver_interleaved_writers_in_one_order(redis_serv
     assert [e.position for e in seen_one] == sorted({e.position for e in seen_one})
 
 
-async def test_an_event_appended_twice_is_delivered_once(redis_server: str, make_redis_bus: Any) -> None:
+async def test_an_event_appended_twice_is_delivered_once(redis_server: str, make_redis_bus: Any,
+                                                        raw_redis: aioredis.Redis) -> None:
     """A timed-out XADD may have succeeded: the publisher appends it again from its buffer."""
-    app_id = uuid.uuid4().hex
-    writer, reader = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
-    raw = aioredis.Redis.from_url(redis_server)
-    try:
-        async with reader.subscribe() as events:
-            await writer.publish(event(1))
-            [entry] = await raw.xrange(reader.health()["stream"])
-            await raw.xadd(reader.health()["stream"], entry[1])  # the same event again
-            await writer.publish(event(2))
-            assert [e.object["n"] for e in await take(events, 2)] == [1, 2]
-            assert await nothing_arrives(events)
-    finally:
-        await raw.aclose()
+    writer, reader = await writer_and_reader(make_redis_bus, redis_server)
+    async with reader.subscribe() as events:
+        await writer.publish(event(1))
+        [entry] = await raw_redis.xrange(reader.health()["stream"])
+        await raw_redis.xadd(reader.health()["stream"], entry[1])  # the same event again
+        await writer.publish(event(2))
+        assert [e.object["n"] for e in await take(events, 2)] == [1, 2]
+        assert await nothing_arrives(events)
 
 
 async def test_an_outage_longer_than_the_buffer_drops_the_oldest_and_counts_them(

@@ -37,6 +37,13 @@ async def acknowledged(server: LiveServer) -> None:
     await asyncio.wait_for(poll(), 5)
 
 
+async def away(server: LiveServer, client: LiveClient) -> None:
+    """The client has acknowledged what it read, and its socket is gone (the server saw it go)."""
+    await acknowledged(server)
+    await client.close()
+    await departed(server)
+
+
 async def departed(server: LiveServer, count: int = 0) -> None:
     """Wait until the server has seen the socket go (only `count` clients left)."""
     hub = server.app.state.services.hub
@@ -83,9 +90,7 @@ async def test_a_client_back_on_a_new_socket_gets_each_missed_change_once_then_l
     moved = await create(server, room="r1", text="moved")
     gone = await create(server, room="r1", text="gone")
     assert len(await client.frames_before(gone)) == 2
-    await acknowledged(server)
-    await client.close()
-    await departed(server)
+    await away(server, client)
 
     await update(server, kept, text="edited")
     await update(server, kept, text="edited twice")  # one update, with the latest state
@@ -132,9 +137,7 @@ async def test_read_access_revoked_while_away_yields_a_leave_with_the_last_state
     both = {ann["objectId"]: {"read": True}, bob["objectId"]: {"read": True}}
     shared = await create(server, room="r1", text="shared", ACL=both)
     assert kinds([await client.receive()]) == [("create", shared, "shared")]
-    await acknowledged(server)
-    await client.close()
-    await departed(server)
+    await away(server, client)
 
     await update(server, shared, text="for bob only", ACL={bob["objectId"]: {"read": True}})
 
@@ -153,9 +156,7 @@ async def test_a_role_lost_while_away_yields_a_leave(server: LiveServer) -> None
     client, _ = await joined(server, sessionToken=ann["sessionToken"])
     secret = await create(server, room="r1", text="for readers", ACL={"role:Readers": {"read": True}})
     assert kinds([await client.receive()]) == [("create", secret, "for readers")]
-    await acknowledged(server)
-    await client.close()
-    await departed(server)
+    await away(server, client)
 
     await server.call("PUT", f"/roles/{role['objectId']}", {
         "users": {"__op": "RemoveRelation", "objects": [me]}}, master=True)
@@ -169,9 +170,7 @@ async def test_a_role_lost_while_away_yields_a_leave(server: LiveServer) -> None
 
 async def test_a_client_back_after_more_changes_than_are_kept_is_told_explicitly(server: LiveServer) -> None:
     client, _ = await joined(server)
-    await acknowledged(server)
-    await client.close()
-    await departed(server)
+    await away(server, client)
     for n in range(25):  # the server keeps 20 per class
         await create(server, room="r1", text=f"n{n}")
 
@@ -186,9 +185,7 @@ async def test_a_client_back_after_more_changes_than_are_kept_is_told_explicitly
 
 async def test_another_installation_or_another_query_is_a_new_subscription(server: LiveServer) -> None:
     client, _ = await joined(server)
-    await acknowledged(server)
-    await client.close()
-    await departed(server)
+    await away(server, client)
     await create(server, room="r1", text="missed")
 
     other, _ = await joined(server, installation="inst-2")
@@ -298,9 +295,7 @@ async def test_a_class_with_an_after_live_query_event_hook_is_not_replayed_but_r
         tmp_path: Path, test_store: None) -> None:
     async with serving(live_settings(tmp_path, live_ack_seconds=0.05), _cloud_with(hooked=True)) as live:
         client, _ = await joined(live)
-        await acknowledged(live)
-        await client.close()
-        await departed(live)
+        await away(live, client)
         await create(live, room="r1", text="missed")
 
         back, _ = await joined(live)

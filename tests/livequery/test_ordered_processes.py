@@ -59,11 +59,16 @@ async def _concurrent_writers(first: str, second: str) -> None:
             await socket_.close()
 
 
+def on_two_processes(redis_url: str, tmp_path: Path, scenario: Any, *more: Any) -> None:
+    """Run `scenario(first_url, second_url, *more)` against two processes sharing a database and Redis."""
+    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_url]
+    with running_server(*shared) as first, running_server(*shared) as second:
+        asyncio.run(asyncio.wait_for(scenario(first, second, *more), 90))
+
+
 def test_concurrent_writers_on_two_processes_reach_every_subscriber_in_commit_order(redis_server: str,
                                                                                     tmp_path: Path) -> None:
-    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
-    with running_server(*shared) as first, running_server(*shared) as second:
-        asyncio.run(asyncio.wait_for(_concurrent_writers(first, second), 60))
+    on_two_processes(redis_server, tmp_path, _concurrent_writers)
 
 
 async def _resume_elsewhere(first: str, second: str) -> None:
@@ -85,9 +90,7 @@ async def _resume_elsewhere(first: str, second: str) -> None:
 
 
 def test_a_client_resumes_from_its_position_on_another_process(redis_server: str, tmp_path: Path) -> None:
-    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server]
-    with running_server(*shared) as first, running_server(*shared) as second:
-        asyncio.run(asyncio.wait_for(_resume_elsewhere(first, second), 60))
+    on_two_processes(redis_server, tmp_path, _resume_elsewhere)
 
 
 async def _through_a_restart(writer: str, reader: str, redis: Any) -> None:
@@ -105,6 +108,4 @@ async def _through_a_restart(writer: str, reader: str, redis: Any) -> None:
 
 def test_a_redis_restart_in_the_middle_of_a_write_stream_loses_nothing_for_open_sockets(
         redis_server_control: Any, tmp_path: Path) -> None:
-    shared = ["--database-uri", f"sqlite:///{tmp_path / 'shared.db'}", "--redis-url", redis_server_control.url]
-    with running_server(*shared) as writer, running_server(*shared) as reader:
-        asyncio.run(asyncio.wait_for(_through_a_restart(writer, reader, redis_server_control), 90))
+    on_two_processes(redis_server_control.url, tmp_path, _through_a_restart, redis_server_control)
