@@ -45,6 +45,11 @@ class History:
         self._start = 0  # nothing before this position is known, for classes seen or not
         self.last = 0  # the newest position recorded (or the start)
 
+    @property
+    def start(self) -> int:
+        """The position this history began after: events up to it are not known here."""
+        return self._start
+
     def begin(self, epoch: str, position: int) -> None:
         """Start over as history `epoch`, complete after `position` only: the previous history was lost."""
         self.epoch = epoch

@@ -83,7 +83,8 @@ class Resumes:
     def join(self, hub: Hub, client: ClientHandle, subscription: Subscription, resume_from: Any) -> Joined:
         """A subscription was just added to the index (so it gets every event dispatched from now on): what to
         send it before those. `resume_from`: the `resumeFrom` field (msgspec.UNSET when absent)."""
-        history, position = self.history, hub.position
+        history = self.history
+        position = max(hub.position, history.start)  # a process that read nothing yet starts where its bus did
         subscription.since = position
         subscription.positions = resume_from is not msgspec.UNSET
         token = msgspec.json.encode(history.token(position)) if subscription.positions else None

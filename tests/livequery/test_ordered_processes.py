@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
+import redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from benchmarks.server import APP_ID, MASTER_KEY, running_server
+from livequery.bus import ChangeEvent
+from livequery.bus.redis import channel_name
 
 HEADERS = {"X-Parse-Application-Id": APP_ID, "X-Parse-Master-Key": MASTER_KEY, "Content-Type": "application/json"}
 WAIT = 10.0
@@ -109,3 +113,26 @@ async def _through_a_restart(writer: str, reader: str, redis: Any) -> None:
 def test_a_redis_restart_in_the_middle_of_a_write_stream_loses_nothing_for_open_sockets(
         redis_server_control: Any, tmp_path: Path) -> None:
     on_two_processes(redis_server_control.url, tmp_path, _through_a_restart, redis_server_control)
+
+
+async def _resume_on_a_fresh_process(first: str, second: str) -> None:
+    """The stream already holds events when the processes start: a subscription made before either has
+    dispatched anything resumes without a reset."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        socket_, reply = await subscribe(second, {"name": "f"}, resumeFrom=None)
+        await socket_.close()
+        missed = await post(http, first, "/classes/Counter", {"name": "f", "n": 1})
+        back, _ = await subscribe(second, {"name": "f"}, resumeFrom=reply["position"])
+        frame = json.loads(await asyncio.wait_for(back.recv(), WAIT))
+        assert (frame["op"], frame["object"]["objectId"]) == ("create", missed["objectId"])
+        await back.close()
+
+
+def test_a_subscription_made_before_a_process_dispatched_anything_resumes(redis_server: str,
+                                                                          tmp_path: Path) -> None:
+    earlier = redis.Redis.from_url(redis_server)
+    try:  # an event of an earlier life of the app: the processes start reading after it
+        earlier.xadd(channel_name(APP_ID), {b"e": msgspec.json.encode(ChangeEvent("Old", "create", {}))})
+    finally:
+        earlier.close()
+    on_two_processes(redis_server, tmp_path, _resume_on_a_fresh_process)
