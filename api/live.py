@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -16,7 +16,9 @@ from auth.principal import Principal
 from auth.sessions import SessionStore, is_own_session
 from livequery.connection import ConfiguredKeys
 from livequery.hooks import LiveHooks
-from livequery.hub import Hub
+from livequery.history import History
+from livequery.hub import ClientHandle, Hub
+from livequery.resume import AckPings, ack_payload, acked_position
 from storage.errors import ParseError
 from storage.query import parse_where
 from storage.schema import ClassSchema
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
-              hooks: LiveHooks | None = None, coalesce_ms: dict[str, float] | None = None) -> Hub:
+              hooks: LiveHooks | None = None, coalesce_ms: dict[str, float] | None = None,
+              history: History | None = None) -> Hub:
     async def resolve_session(token: str) -> Principal | None:
         try:
             return await sessions.resolve(token)
@@ -91,7 +94,8 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
     return Hub(check_keys=keys, resolve_session=resolve_session, live_classes=live, can_see=can_see,
                visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize,
                hooks=hooks, budget_bytes=settings.client_buffer_bytes,
-               max_subscriptions=settings.max_subscriptions_per_client, coalesce_ms=coalesce_ms)
+               max_subscriptions=settings.max_subscriptions_per_client, coalesce_ms=coalesce_ms,
+               history=history)
 
 
 CLOSE_TIMEOUT_SECONDS = 2.0
@@ -106,11 +110,16 @@ async def live_endpoint(websocket: WebSocket) -> None:
         await websocket.send_text(frame.decode())  # the SDKs read text frames only
 
     handle = hub.connect(send, transport.get_write_buffer_size if transport is not None else None)
+    acks: AckPings = websocket.app.state.services.acks
+    ping = _ack_ping(websocket, handle) if hub.resumes is not None else None
+    if ping is not None:
+        acks.add(handle, ping)
     try:
         close = await handle.serve(_frames(websocket))
     except WebSocketDisconnect:
         return
     finally:
+        acks.remove(handle)
         handle.close()
     try:
         # a peer that stopped reading never takes the close frame: give up on it and drop the connection
@@ -132,9 +141,53 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
         yield text if text is not None else message.get("bytes") or b""
 
 
+def _ack_ping(websocket: WebSocket, handle: ClientHandle) -> Callable[[int], None] | None:
+    """A function that pings the socket with a position, its pong acknowledging it (livequery/resume.py), or None
+    when the server's websocket implementation does not let us. ASGI has no pings: this uses uvicorn's
+    websockets-sansio protocol (`livequery serve` runs it), whose `conn` is a python-websockets protocol."""
+    protocol = _server_protocol(getattr(websocket, "_send", None))
+    conn, transport = getattr(protocol, "conn", None), getattr(protocol, "transport", None)
+    answered = getattr(protocol, "handle_pong", None)
+    if not hasattr(conn, "send_ping") or not hasattr(conn, "data_to_send") or answered is None or transport is None:
+        return None
+
+    def handle_pong(event: Any) -> None:
+        position = acked_position(bytes(event.data))
+        if position is None:
+            answered(event)  # uvicorn's own keep-alive ping
+        else:
+            handle.acknowledge(position)
+
+    protocol.handle_pong = handle_pong  # type: ignore[union-attr]
+
+    def ping(position: int) -> None:
+        if transport.is_closing() or getattr(protocol, "close_sent", False):
+            return
+        conn.send_ping(ack_payload(position))  # type: ignore[union-attr]
+        transport.write(b"".join(conn.data_to_send()))  # type: ignore[union-attr]
+
+    return ping
+
+
+def _server_protocol(send: Any, depth: int = 4) -> Any:
+    """The object whose bound method is the ASGI `send` (uvicorn's protocol), looking through the closures of
+    the wrappers starlette puts around it (exception handling)."""
+    owner = getattr(send, "__self__", None)
+    if owner is not None or depth == 0:
+        return owner
+    for cell in getattr(send, "__closure__", None) or ():
+        try:
+            inner = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if callable(inner) and (found := _server_protocol(inner, depth - 1)) is not None:
+            return found
+    return None
+
+
 def _transport_of(websocket: WebSocket) -> asyncio.WriteTransport | None:
     """The socket's asyncio transport, whose write buffer counts against a slow client's budget. ASGI does not
-    expose it: uvicorn's websocket protocol object is the owner of the `send` callable starlette holds."""
-    protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
+    expose it: uvicorn's websocket protocol object is the owner of the `send` callable starlette wraps."""
+    protocol = _server_protocol(getattr(websocket, "_send", None))
     transport = getattr(protocol, "transport", None)
     return transport if hasattr(transport, "get_write_buffer_size") and hasattr(transport, "abort") else None

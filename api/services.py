@@ -36,6 +36,8 @@ from auth.roles import RoleResolver
 from auth.sessions import SessionSettings, SessionStore
 from livequery.bus import Bus, ChangeEvent, open_bus
 from livequery.cloud import Cloud
+from livequery.history import History
+from livequery.resume import AckPings
 from storage.adapter import Document, StorageAdapter
 from storage.files import FilesAdapter
 from storage.schema_cache import SchemaCache
@@ -103,7 +105,8 @@ class Services:
         if self.metrics is not None:
             self.store = TimedStore(raw_store, self.metrics.observe_store)  # type: ignore[assignment]
         self.schemas = SchemaCache(self.store)
-        self.bus: Bus = open_bus(settings.redis_url, channel=settings.app_id)
+        history = History("", seconds=settings.live_history_seconds, max_events=settings.live_history_events)
+        self.bus: Bus = open_bus(settings.redis_url, channel=settings.app_id, history=history)
         self.passwords = Passwords()
         self.auth_providers = AuthProviders()
         self.roles = RoleResolver(self.store)
@@ -125,7 +128,9 @@ class Services:
         self.file_triggers = FileTriggers(self.hooks)  # the files service's FileHooks
         self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
-                             coalesce_ms=cloud.coalesce_ms if cloud is not None else None)
+                             coalesce_ms=cloud.coalesce_ms if cloud is not None else None,
+                             history=self.bus.history if settings.live_history_seconds > 0 else None)
+        self.acks = AckPings(settings.live_ack_seconds)
         self.files = FileService(open_files(settings, raw_store), upload_rules(settings), self.store,
                                  settings.files_url)
         self.files.hooks = self.file_triggers
@@ -206,6 +211,8 @@ class Services:
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
         if self.metrics is not None and self.metrics.multiprocess_dir is not None:
             self._tasks.append(asyncio.create_task(self.metrics.sample_forever(), name="metrics-sample"))
+        if self.hub.resumes is not None:
+            self._tasks.append(asyncio.create_task(self.acks.run(), name="livequery-acks"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))
@@ -239,5 +246,8 @@ class Services:
         self.logs.uninstall()
 
     def health_details(self) -> dict[str, Any]:
+        resumes = self.hub.resumes
         return {"bus": self.bus.health(), "liveQueryClients": self.hub.client_count,
+                "liveQueryResumes": None if resumes is None else {"replayed": resumes.replayed,
+                                                                  "resets": resumes.resets},
                 "liveQueryCoalescing": self.hub.coalesce_stats.as_json()}

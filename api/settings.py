@@ -38,6 +38,11 @@ class Settings(msgspec.Struct, frozen=True):
     default_limit: int = 100
     max_limit: int | None = None
     websocket_ping_seconds: float = 10.0
+    # LiveQuery resumes (livequery/resume.py): the history kept per class, by age and count, and how often
+    # clients are asked (by a websocket ping) to acknowledge what they read
+    live_history_seconds: float = 120.0
+    live_history_events: int = 10_000
+    live_ack_seconds: float = 1.0
     client_queue_frames: int = 1000
     # A LiveQuery client may hold this many bytes of undelivered events (queued here and in the socket's
     # write buffer) before it is closed with 4008: a reader that stopped never grows the server.
@@ -155,6 +160,12 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
      "comma-separated regexes an upload's extension must match, * = any (default: refuse html, svg, xml...)"),
     ("websocket_ping_seconds", "--websocket-ping-seconds", float,
      "seconds between pings of LiveQuery sockets; one not answered within as long is closed (default 10)"),
+    ("live_history_seconds", "--live-history-seconds", float,
+     "seconds of LiveQuery events kept per class for clients that reconnect (default 120; 0: no resumes)"),
+    ("live_history_events", "--live-history-events", int,
+     "LiveQuery events kept per class for clients that reconnect (default 10000)"),
+    ("live_ack_seconds", "--live-ack-seconds", float,
+     "seconds between pings by which LiveQuery clients acknowledge what they read (default 1)"),
     ("graphql_path", "--graphql-path", str, "path of the GraphQL endpoint (default /graphql)"),
     ("graphql_max_depth", "--graphql-max-depth", int, "deepest GraphQL selection allowed (default 20, -1: any)"),
     ("graphql_max_fields", "--graphql-max-fields", int, "most GraphQL fields in one request (default 500, -1: any)"),

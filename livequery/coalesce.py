@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 class Outbox(Protocol):
     closed: bool
+    held_back: int  # pending frames held here for it (a resume must not take them as delivered)
 
     def offer(self, frame: bytes) -> None: ...
 
@@ -26,7 +27,7 @@ class Outbox(Protocol):
 class Subscribed(Protocol):
     """What a window needs of a subscription (livequery.subscriptions.Subscription)."""
 
-    owner: Any
+    owner: Outbox
     query: Any  # its `subscribers` hold the subscription while it is live
 
 
@@ -71,7 +72,7 @@ class Coalescer:
             if window is not None:  # the pending update goes first: nothing is reordered
                 del self._windows[key]
                 window.timer.cancel()
-                self._send(subscription, window.pending)
+                self._release(window)
             self._send(subscription, frame)
             return
         if window is None:
@@ -80,6 +81,8 @@ class Coalescer:
             return
         if window.pending is not None:
             self.stats.coalesced += 1  # replaced by a later state before it went out
+        else:
+            subscription.owner.held_back += 1
         window.pending = frame
 
     def _open(self, key: tuple[Subscribed, Any], subscription: Subscribed) -> None:
@@ -92,10 +95,18 @@ class Coalescer:
             return
         subscription = window.subscription
         if subscription not in subscription.query.subscribers:  # unsubscribed or replaced meanwhile
+            subscription.owner.held_back -= 1
             self.stats.dropped += 1
             return
-        self._send(subscription, window.pending)  # the latest state; a new window starts with it
-        self._open(key, subscription)
+        self._release(window)  # the latest state; a new window starts with it
+        if not subscription.owner.closed:
+            self._open(key, subscription)
+
+    def _release(self, window: _Window) -> None:
+        if window.pending is not None:
+            window.subscription.owner.held_back -= 1
+            self._send(window.subscription, window.pending)
+            window.pending = None
 
     def _send(self, subscription: Subscribed, frame: bytes | None) -> None:
         owner = subscription.owner

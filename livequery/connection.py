@@ -94,6 +94,7 @@ class Send(NamedTuple):
 
 class Add(NamedTuple):
     subscription: Subscription
+    resume_from: object = msgspec.UNSET  # the subscribe's `resumeFrom` (livequery/resume.py)
 
 
 class Remove(NamedTuple):
@@ -246,7 +247,7 @@ class Connection:
         if previous is not None:
             actions.append(Remove(previous))
         self.subscriptions[request_id] = subscription
-        actions.append(Add(subscription))
+        actions.append(Add(subscription, message.resumeFrom))
         actions.append(Send(subscribed_frame(client_id, self.installation_id, request_id)))
         return actions
 

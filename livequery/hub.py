@@ -40,8 +40,10 @@ from livequery.events import (
     select_keys,
     strip_hidden,
 )
+from livequery.history import History
 from livequery.hooks import EventParts, LiveHooks, Who
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
+from livequery.resume import Joined, Resumes, with_position
 from livequery.subscriptions import Subscription, SubscriptionIndex
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,10 @@ class ClientHandle:
         # frames waiting behind an after_live_query_event hook of this client (None: none, the usual case)
         self._later: deque[bytes | Produce] | None = None
         self._later_task: asyncio.Task[None] | None = None
+        # resumes (livequery/resume.py): the position the client proved it read up to, and the frames a
+        # coalescer holds back for it
+        self.acked = 0
+        self.held_back = 0
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
                                      prepare=hub.index.prepare, owner=self, authorize=hub.authorize,
                                      hooks=hub.hooks, max_subscriptions=hub.max_subscriptions)
@@ -124,16 +130,40 @@ class ClientHandle:
         actions = await self.connection.receive(data)
         if self.closed:  # closed while the session resolved: do not resurrect subscriptions
             return
-        index = self._hub.index
+        hub = self._hub
+        index, resumes = hub.index, hub.resumes
+        joined: Joined | None = None
         for action in actions:
             if self.closed:  # a reply overflowed the outbox
                 return
             if isinstance(action, Send):
-                self.offer(action.frame)
+                if joined is None:
+                    self.offer(action.frame)
+                    continue
+                self.offer(resumes.subscribed_frame(action.frame, joined))  # type: ignore[union-attr]
+                for frame in joined.frames:  # what it missed, before anything dispatched from now on
+                    self.offer(frame)
+                joined = None
             elif isinstance(action, Add):
                 index.add(action.subscription)
+                if resumes is not None:
+                    joined = resumes.join(hub, self, action.subscription, action.resume_from)
             elif isinstance(action, Remove):
                 index.remove(action.subscription)
+
+    def acknowledge(self, position: int) -> None:
+        """The client answered a ping sent when everything up to `position` had been written to it."""
+        if position > self.acked:
+            self.acked = position
+
+    def unacknowledged(self) -> int | None:
+        """The position to have the client acknowledge with a ping now: the hub's, when every frame of the
+        events up to it has been written to the socket and it is newer than the last acknowledged; else None."""
+        position = self._hub.position
+        if (position <= self.acked or self.closed or self._sending or self._later is not None or self.held_back
+                or not self.outbox.empty() or not self.connection.subscriptions):
+            return None
+        return position
 
     def offer(self, frame: bytes) -> None:
         """Queue a frame without waiting; a full outbox, or more bytes held for this client than its budget,
@@ -278,7 +308,8 @@ class Hub:
                  authorize: SubscribeCheck | None = None, hooks: LiveHooks | None = None,
                  budget_bytes: int = DEFAULT_BUDGET_BYTES,
                  max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
-                 coalesce_ms: Mapping[str, float] | None = None) -> None:
+                 coalesce_ms: Mapping[str, float] | None = None, history: History | None = None,
+                 resumes: Resumes | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
         authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
@@ -286,7 +317,8 @@ class Hub:
         auth's check of a subscription before it is accepted (class permissions, protected `where`/`watch`).
         `hooks`: cloud code's LiveQuery hooks. `budget_bytes`: the undelivered bytes one client may hold;
         `max_subscriptions`: the subscriptions one socket may hold. `coalesce_ms`: the classes whose updates are
-        coalesced (livequery/coalesce.py), with their window in milliseconds."""
+        coalesced (livequery/coalesce.py), with their window in milliseconds. `history`: the bus's, from which
+        `resumes` (livequery/resume.py; default: with its defaults) replays what reconnecting clients missed."""
         self.check_keys = check_keys
         self.authorize = authorize
         self.resolve_session = resolve_session
@@ -312,6 +344,9 @@ class Hub:
         self.observer: FanoutObserver | None = None
         self.coalesce_stats = CoalesceStats()
         self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats) for name, ms in (coalesce_ms or {}).items()}
+        self.position = 0  # of the last event dispatched
+        self.history = history
+        self.resumes = resumes if resumes is not None or history is None else Resumes(history)
 
     @property
     def client_count(self) -> int:
@@ -367,6 +402,8 @@ class Hub:
     def dispatch(self, event: ChangeEvent) -> int:
         """Deliver one change event to every client it concerns; returns the number of frames queued."""
         self.events_seen += 1
+        if event.position:
+            self.position = event.position
         if event.notice or (self.live_classes is not None and event.class_name not in self.live_classes):
             return 0  # a notice is for the auth caches, never an object for subscribers
         try:
@@ -410,9 +447,31 @@ class Hub:
             self._release_later.append(client)
             return
         self._clients.discard(client)
+        if self.resumes is not None:
+            self.resumes.leave(client, self.position)
         for action in client.connection.close():
             if isinstance(action, Remove):
                 self.index.remove(action.subscription)
+
+
+    def can_read(self, principal: Principal, class_name: str, doc: Document) -> bool:
+        """Whether `principal` may read `doc` now: its ACL, then CLP (the master key always may)."""
+        if principal.is_master or principal.is_read_only_master:
+            return True
+        readers = _restricted_to(doc)
+        if readers is not None and frozenset(principal.acl_keys()).isdisjoint(readers):
+            return False
+        return self._can_see is None or self._can_see(principal, class_name, doc)
+
+    def object_bytes(self, subscription: Subscription, doc: Document) -> bytes:
+        """`doc` as `subscription`'s client may see it, encoded (not shared: for replays)."""
+        class_name = subscription.query.class_name
+        visible = self._visible_fields(subscription.principal, class_name, doc)
+        return object_json(class_name, select_keys(visible, subscription.keys))
+
+    def history_token(self, position: int) -> bytes:
+        """A position as its client-side token (JSON string)."""
+        return msgspec.json.encode(self.history.token(position) if self.history is not None else str(position))
 
 
 class _Fanout:
@@ -482,6 +541,8 @@ class _Fanout:
         else:
             frame = event_frame(kind, subscription.ident, object_bytes,
                                 self.encoded(subscription, original, self.objects_before))
+        if subscription.positions:  # the `resumeFrom` extension: the event's position, which it may resume from
+            frame = with_position(frame, self.hub.history_token(self.hub.position))
         if self.coalescer is not None:
             self.coalescer.offer(subscription, self.current.get("objectId"), kind, frame)
         else:

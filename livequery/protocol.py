@@ -22,6 +22,7 @@ class LiveQueryErrorCode(IntEnum):
     NOT_CONNECTED = 2  # subscribe/unsubscribe before connect; unknown requestId
     UNKNOWN_OPERATION = 3
     INVALID_KEYS = 4  # connect keys do not match
+    HISTORY_LOST = 4100  # ours: a resumed subscription missed events that are no longer kept (livequery/resume.py)
 
 
 class ProtocolError(Exception):
@@ -65,6 +66,9 @@ class Subscribe(msgspec.Struct, kw_only=True):
     requestId: int
     query: QuerySpec
     sessionToken: str | None = None
+    # Our extension (Parse Server ignores unknown fields): resume from a position token; present at all (even
+    # null), event frames carry their position.
+    resumeFrom: str | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class Update(Subscribe, kw_only=True):

@@ -55,7 +55,8 @@ class Query:
 class Subscription:
     """One client's subscription (a requestId on one connection). Identity-hashed."""
 
-    __slots__ = ("acl", "ident", "keys", "owner", "principal", "query", "request_id", "session_token", "watch")
+    __slots__ = ("acl", "ident", "keys", "owner", "positions", "principal", "query", "request_id", "session_token",
+                 "since", "watch")
 
     def __init__(self, owner: Subscriber | None, request_id: int, query: Query, principal: Principal, *,
                  keys: tuple[str, ...] | None = None, watch: tuple[str, ...] | None = None,
@@ -69,6 +70,8 @@ class Subscription:
         self.acl = frozenset(principal.acl_keys())  # computed once: checked against `_rperm` on every event
         self.ident = ident  # the per-client part of an event frame (clientId, installationId, requestId)
         self.session_token = session_token
+        self.since = 0  # the position it was subscribed at (livequery/resume.py)
+        self.positions = False  # its event frames carry their position (the `resumeFrom` extension)
 
     def __repr__(self) -> str:
         return f"Subscription({self.request_id}, {self.query.class_name}, user={self.principal.user_id})"

@@ -1,21 +1,27 @@
 """The seam that carries change events from writers to every server process's LiveQuery hub.
 
-`open_bus(url)` picks the backend by URL: empty or `memory://` = in-process, `redis://`/`rediss://` = Redis pub/sub
-(imported lazily, so the embedded default needs no Redis client at all).
+`open_bus(url)` picks the backend by URL: empty or `memory://` = in-process, `redis://`/`rediss://` = a Redis stream
+(imported lazily, so the embedded default needs no Redis client at all). Every bus keeps a `History` of recent
+events by position (livequery/history.py), from which reconnecting LiveQuery clients get what they missed.
 """
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any, AsyncIterator, Literal, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from livequery.history import History
 
 EventKind = Literal["create", "update", "delete"]
 
 
 class ChangeEvent(msgspec.Struct, frozen=True):
     """One successful write. `object` is the stored document after the write (for a delete: the deleted one);
-    `original` the document before an update. `position` orders events from one publisher (see Bus).
+    `original` the document before an update. `position` orders the events of an application across all its
+    processes (0: not ordered, delivered locally during a Redis outage); `origin` and `sequence` name the publisher
+    and its own count of events (how a bus recognises an event it has already delivered).
 
     `notice`: a message between server processes (sessions revoked, a schema changed), not a write; the hub never
     delivers it to a subscriber, whatever it carries."""
@@ -27,14 +33,18 @@ class ChangeEvent(msgspec.Struct, frozen=True):
     position: int = 0
     origin: str = ""  # which process published it
     published_at: float = 0.0  # wall-clock seconds when the bus took it (right after the write committed)
+    sequence: int = 0  # the publisher's count of its events
     notice: bool = False
 
 
 class Bus(Protocol):
-    """Carries change events between server processes. At most once; in order per publisher.
+    """Carries change events between server processes, in position order; each event once per subscriber.
 
-    `publish` never raises for a transport outage: the event is dropped and the outage reported by `health`.
+    `publish` never raises for a transport outage: the event is buffered (bounded; what overflows is dropped and
+    counted) and the outage reported by `health`. `history` holds the recent events by position.
     """
+
+    history: History
 
     async def start(self) -> None: ...
 
@@ -49,13 +59,14 @@ class Bus(Protocol):
         ...
 
 
-def open_bus(url: str | None, *, channel: str) -> Bus:
+def open_bus(url: str | None, *, channel: str, history: History | None = None) -> Bus:
+    """`history`: the retention window to keep (default: livequery.history's defaults)."""
     if not url or url.startswith("memory://"):
         from livequery.bus.memory import MemoryBus
 
-        return MemoryBus()
+        return MemoryBus(history=history)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from livequery.bus.redis import RedisBus
 
-        return RedisBus(url, channel=channel)
+        return RedisBus(url, channel=channel, history=history)
     raise ValueError(f"unsupported bus URL: {url!r} (use redis://host:port or leave empty)")

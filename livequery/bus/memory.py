@@ -1,9 +1,12 @@
-"""The in-process bus: events go straight from the write path to this process's subscribers."""
+"""The in-process bus: events go straight from the write path to this process's subscribers, and into its
+history (positions count this process's events; the epoch is new at each start, so positions of a previous run
+are never taken for this one's)."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import secrets
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -11,6 +14,8 @@ from typing import Any, AsyncIterator
 import msgspec
 
 from livequery.bus import ChangeEvent
+from livequery.bus.order import LatestStates
+from livequery.history import History
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +24,15 @@ class MemoryBus:
     """At most once; in publish order. Each subscriber has a bounded queue: if a subscriber falls
     `max_backlog` events behind, further events to it are dropped and counted rather than grow memory."""
 
-    def __init__(self, max_backlog: int = 100_000) -> None:
+    def __init__(self, max_backlog: int = 100_000, history: History | None = None) -> None:
+        self.history = history if history is not None else History("")
+        self.history.begin(secrets.token_hex(4), 0)
         self._queues: set[asyncio.Queue[ChangeEvent]] = set()
         self._position = 0
         self._max_backlog = max_backlog
         self._origin = f"{os.getpid()}"
         self.dropped = 0
+        self._latest = LatestStates()
 
     async def start(self) -> None:
         return None
@@ -33,9 +41,13 @@ class MemoryBus:
         self._queues.clear()
 
     async def publish(self, event: ChangeEvent) -> None:
+        if self._latest.is_stale(event):
+            return  # published after a newer state of its object (two requests racing)
         self._position += 1
         stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
-                                          published_at=time.time())
+                                          sequence=self._position, published_at=time.time())
+        if not stamped.notice:
+            self.history.record(stamped)
         for queue in self._queues:
             try:
                 queue.put_nowait(stamped)
@@ -53,7 +65,7 @@ class MemoryBus:
             self._queues.discard(queue)
 
     def health(self) -> dict[str, Any]:
-        return {"bus": "memory", "connected": True, "dropped": self.dropped}
+        return {"bus": "memory", "connected": True, "dropped": self.dropped, "stale": self._latest.stale}
 
 
 class _Drain:

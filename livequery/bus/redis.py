@@ -1,7 +1,9 @@
-"""The Redis bus: change events cross server processes over one Redis pub/sub channel per application.
+"""The Redis bus: change events cross server processes through one Redis stream per application.
 
-Each process publishes its writes to the channel and keeps one upstream SUBSCRIBE to it, which fans out to its
-local subscribers through bounded queues, exactly as `MemoryBus` does within one process.
+Each process appends its writes to the stream and keeps one reader of it, which fans out to its local
+subscribers through bounded queues, exactly as `MemoryBus` does within one process. The stream's entry ids
+order the events of every process (their positions) and its entries are what a briefly cut-off process reads
+again.
 """
 from __future__ import annotations
 
@@ -12,53 +14,66 @@ import random
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from livequery.bus import ChangeEvent
+from livequery.bus.order import LatestStates
+from livequery.history import History
 
 log = logging.getLogger(__name__)
 
 # What a lost or unreachable Redis looks like from redis-py and asyncio.
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
-# Events published but not yet sent, beyond which further ones are dropped (and counted): Redis is not keeping up.
-MAX_OUTBOX = 100_000
 
 
 def channel_name(app_id: str) -> str:
-    """The pub/sub channel of one application. Prefixed so that it never collides with Parse Server's own
-    `<appId>afterSave` channels on a shared Redis: our messages are not in Parse's format."""
+    """The stream of one application. Prefixed so that it never collides with Parse Server's own keys and
+    `<appId>afterSave` channels on a shared Redis: our entries are not in Parse's format."""
     return f"livequery:changes:{app_id}"
 
 
+def epoch_key(app_id: str) -> str:
+    """Names the current life of the stream: set once by the first process to find it missing, so every process
+    of the application sees a Redis restart (an empty Redis) as a new epoch."""
+    return f"livequery:epoch:{app_id}"
+
+
+def stream_position(entry_id: bytes | str) -> int:
+    """A stream entry id `<ms>-<seq>` as one increasing integer (the event's position)."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return (int(ms) << 22) + int(seq or 0)
+
+
 class RedisBus:
-    """At most once; in order per publisher. Redis pub/sub keeps nothing, so whatever is published while a
-    process is cut off from Redis never reaches it.
+    """Every process appends its events to one Redis stream per application (XADD, trimmed to about
+    `stream_max` entries) and reads the stream from where it left off (XREAD), so every process delivers every
+    event in stream order: one order per application across processes, whose entry ids are the positions.
+    Entries stay in the stream for a while, so a process that lost its link for a moment reads what it missed.
 
-    Positions: each bus instance (one per server process) has a unique `origin` (`hostname:pid:random`) and
-    stamps its events with a position that increases by one per `publish` call, dropped ones included. So the
-    events of one origin arrive with strictly increasing positions, and a gap means events were lost on the way.
-    Positions of different origins are unrelated.
+    Outages never take the server down, nor lose what was published meanwhile (within bounds). While Redis is
+    unreachable, `publish` delivers the event to this process's subscribers at once (without a position: the
+    process's history records a gap for its class) and keeps it in a buffer of at most `buffer_max` events, the
+    oldest dropped and counted when it overflows; once Redis is back, the buffer is appended to the stream in
+    order before anything newer, and the other processes deliver it. Each event carries its publisher's
+    `origin` and `sequence`, so a process never delivers one event twice (its own, delivered locally during the
+    outage; or one appended twice because a timed-out XADD had in fact succeeded). Every Redis call is bounded
+    by twice `timeout` seconds. The reader reconnects with jittered exponential backoff capped at `max_backoff`
+    seconds; `health()` says `connected: false` until it is back. Each outage is logged once when it starts and
+    once when it ends.
 
-    A process's own events go straight to its local subscribers, never through Redis (the echo is recognised by
-    origin and ignored), so a lone process keeps its live queries working while Redis is away.
-
-    `publish` does not wait for Redis: it queues the encoded event, and one sender task sends what has queued
-    meanwhile as one pipeline of PUBLISH commands, in order. A write's answer thus never waits on the bus, and
-    under load one round trip carries many events (awaiting each PUBLISH cost a create a quarter of its CPU).
-
-    Outages never take the server down. While the upstream link is known to be down, `publish` drops the event,
-    counts it and returns at once; every Redis call is bounded by twice `timeout` seconds. The subscriber loop
-    reconnects with jittered exponential backoff capped at `max_backoff` seconds, and `health()` says
-    `connected: false` until it is back. Each outage is logged once when it starts and once when it ends.
+    A Redis that comes back empty (restarted without persistence) has lost the stream: the processes see a new
+    epoch, their histories start over (resumes from before it are told so) and they read the new stream from
+    its start.
     """
 
     def __init__(
@@ -69,32 +84,49 @@ class RedisBus:
         max_backlog: int = 100_000,
         timeout: float = 1.0,
         max_backoff: float = 2.0,
-        ping_interval: float = 5.0,
+        history: History | None = None,
+        stream_max: int = 100_000,
+        buffer_max: int = 10_000,
+        republish_seconds: float = 5.0,
     ) -> None:
         """`url`: a redis-py URL (`redis://host:port/db`, `rediss://`, `unix://`); `channel`: the application id.
         `max_backlog`: events a local subscriber may fall behind before further ones to it are dropped.
-        `ping_interval`: how long the subscription may stay silent before a PING checks that Redis is alive."""
+        `stream_max`: about how many entries the stream keeps; `buffer_max`: events kept while Redis is away.
+        `republish_seconds`: after a Redis restart, events appended this recently are appended again (another
+        process may not have read them from the lost stream; those that did skip them)."""
         self._url = url
-        self._channel = channel_name(channel)
+        self._stream = channel_name(channel)
+        self._epoch_key = epoch_key(channel)
         self._max_backlog = max_backlog
         self._timeout = timeout
+        self._block_ms = max(10, int(timeout * 500))  # a blocked XREAD must answer within the socket timeout
         self._min_backoff = min(0.1, max_backoff)
         self._max_backoff = max_backoff
-        self._ping_interval = ping_interval
+        self._stream_max = stream_max
         self._origin = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.history = history if history is not None else History("")
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(ChangeEvent)
         self._queues: set[asyncio.Queue[ChangeEvent]] = set()
-        self._position = 0
-        self._publisher: aioredis.Redis | None = None
-        self._outbox: list[bytes] = []  # encoded events the sender has not taken yet
+        self._sequence = 0
+        self._delivered_locally = 0  # our own events up to this sequence were delivered during an outage
+        self._seen: dict[str, int] = {}  # per origin, the highest sequence delivered (duplicates are skipped)
+        self._latest = LatestStates()
+        self._buffer: deque[ChangeEvent] = deque()
+        self._outbox: list[ChangeEvent] = []  # published, not yet taken by the sender
+        self._outbox_done: asyncio.Future[None] | None = None  # resolved once the outbox is appended (or held)
         self._sender: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self._appending = asyncio.Lock()
+        self._recent: deque[tuple[float, ChangeEvent]] = deque(maxlen=max(1, buffer_max))
+        self._republish_seconds = republish_seconds
+        self._buffer_max = max(1, buffer_max)
+        self._last_id = "0-0"
+        self._publisher: aioredis.Redis | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._connected = False
         self._was_connected = False
         self._outage_logged = False
-        self._publish_failing = False
         self._last_error: str | None = None
         self.dropped = 0
         self.undecodable = 0
@@ -105,68 +137,104 @@ class RedisBus:
         return self._origin
 
     async def start(self) -> None:
-        """Start the upstream subscription. Waits (briefly) for the first connection attempt so that a bus
-        started against a healthy Redis is ready; with Redis down it returns anyway and keeps retrying."""
-        if self._listener is not None:
+        """Start reading the stream. Waits (briefly) for the first connection attempt so that a bus started
+        against a healthy Redis is ready; with Redis down it returns anyway and keeps retrying."""
+        if self._reader is not None:
             return
         self._publisher = self._client(retries=1)  # one retry replaces a pooled connection Redis closed
         self._first_attempt = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(), name=f"redis-bus:{self._channel}")
+        self._reader = asyncio.create_task(self._read(), name=f"redis-bus:{self._stream}")
         try:
             await asyncio.wait_for(self._first_attempt.wait(), 3 * self._timeout)
         except TimeoutError:
             pass
 
     async def stop(self) -> None:
-        """Cancel and await the subscriber loop, close the connections. Local subscribers get nothing more."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-            await asyncio.wait([listener])  # not `await listener`: that would swallow our own cancellation
+        """Cancel and await the reader, close the connections. Local subscribers get nothing more; what is still
+        buffered for an unreachable Redis is lost (and counted)."""
         sender, self._sender = self._sender, None
         if sender is not None:  # what was published before stop() still goes out, within the usual bound
             done, _ = await asyncio.wait([sender], timeout=2 * self._timeout)
             if not done:
                 sender.cancel()
                 await asyncio.wait([sender])
-        self._outbox = []
+        rest, done = self._take_outbox()
+        self.dropped += len(rest)
+        _wake([done])
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])  # not `await reader`: that would swallow our own cancellation
         publisher, self._publisher = self._publisher, None
         if publisher is not None:
             await _close_quietly(publisher)
         self._connected = False
+        self.dropped += len(self._buffer)
+        self._buffer.clear()
         self._queues.clear()
 
     async def publish(self, event: ChangeEvent) -> None:
-        self._position += 1
-        stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
+        """Returns once the event is in the stream (or, Redis being away, in the outage buffer), so a write that
+        was answered has its event in the history. Appends are pipelined: one sender task appends whatever queued
+        meanwhile as one pipeline of XADDs, in order, and wakes every publisher of the batch at once (awaiting one
+        XADD per write cost a REST create a quarter of its CPU and capped a process at a few thousand events/s).
+        One sender keeps the stream holding each publisher's events in `sequence` order, which is what lets
+        readers take a lower sequence for a duplicate."""
+        self._sequence += 1
+        stamped = msgspec.structs.replace(event, origin=self._origin, sequence=self._sequence,
                                           published_at=time.time())
-        self._deliver(stamped)
-        if self._publisher is None or not self._connected or len(self._outbox) >= MAX_OUTBOX:
-            self.dropped += 1  # known down (the outage is already logged), or Redis cannot keep up: drop at once
+        if self._sender is None and not (self._connected and not self._buffer and self._publisher is not None):
+            self._hold(stamped)
             return
-        self._outbox.append(self._encoder.encode(stamped))
+        self._outbox.append(stamped)  # behind a batch in flight, whatever becomes of it: the order is kept
+        if self._outbox_done is None:
+            self._outbox_done = asyncio.get_running_loop().create_future()
+        done = self._outbox_done
         if self._sender is None:
-            self._sender = asyncio.create_task(self._send(), name=f"redis-bus-send:{self._channel}")
+            self._sender = asyncio.create_task(self._send(), name=f"redis-bus-send:{self._stream}")
+        await asyncio.shield(done)  # shared by the batch: one cancelled request must not cancel the others'
+
+    def _take_outbox(self) -> tuple[list[ChangeEvent], asyncio.Future[None] | None]:
+        taken = self._outbox, self._outbox_done
+        self._outbox, self._outbox_done = [], None
+        return taken
 
     async def _send(self) -> None:
-        """Send the outbox until it is empty, a pipeline at a time; then end (the next publish starts another)."""
+        """Append the outbox until it is empty, a pipeline at a time; then end (the next publish starts another).
+        When an append fails, the batch and whatever queued behind it go to the outage buffer, in order (some of
+        the batch may have been appended all the same: readers skip a duplicate)."""
+        waiting: list[asyncio.Future[None] | None] = []
         try:
             while self._outbox and self._publisher is not None:
-                batch, self._outbox = self._outbox, []
-                try:
-                    async with self._publisher.pipeline(transaction=False) as pipe:
-                        for data in batch:
-                            pipe.publish(self._channel, data)
-                        await asyncio.wait_for(pipe.execute(), 2 * self._timeout)
-                except _LINK_ERRORS as exc:
-                    self.dropped += len(batch)
-                    self._publish_failing = True
-                    self._outage(exc)
-                    continue
-                if self._publish_failing:
-                    self._publish_failing = False
-                    self._recovered()
+                async with self._appending:
+                    if self._buffer or not self._connected:  # an outage began: behind what it holds, in order
+                        rest, done = self._take_outbox()
+                        waiting.append(done)
+                        for stamped in rest:
+                            self._hold(stamped)
+                        return
+                    batch, done = self._take_outbox()
+                    waiting.append(done)
+                    try:
+                        async with asyncio.timeout(2 * self._timeout):
+                            async with self._publisher.pipeline(transaction=False) as pipe:
+                                for stamped in batch:
+                                    pipe.xadd(self._stream, {b"e": self._encoder.encode(stamped)},
+                                              maxlen=self._stream_max, approximate=True)
+                                await pipe.execute()
+                    except _LINK_ERRORS as exc:
+                        self._outage(exc)
+                        self._connected = False
+                        rest, done = self._take_outbox()
+                        waiting.append(done)
+                        for stamped in batch + rest:
+                            self._hold(stamped)
+                        return
+                    now = time.monotonic()
+                    self._recent.extend((now, stamped) for stamped in batch)
+                    _wake(waiting)
         finally:
+            _wake(waiting)
             if self._sender is asyncio.current_task():
                 self._sender = None
 
@@ -182,12 +250,15 @@ class RedisBus:
     def health(self) -> dict[str, Any]:
         return {
             "bus": "redis",
-            "connected": self._connected and not self._publish_failing,
+            "connected": self._connected,
             "dropped": self.dropped,
+            "buffered": len(self._buffer),
+            "stale": self._latest.stale,
             "undecodable": self.undecodable,
             "reconnects": self.reconnects,
             "subscribers": len(self._queues),
-            "channel": self._channel,
+            "stream": self._stream,
+            "epoch": self.history.epoch,
             "origin": self._origin,
             "last_error": self._last_error,
         }
@@ -202,6 +273,23 @@ class RedisBus:
             retry=Retry(NoBackoff(), retries),
         )
 
+    async def _append(self, client: aioredis.Redis, event: ChangeEvent) -> None:
+        async with asyncio.timeout(2 * self._timeout):
+            await client.xadd(self._stream, {b"e": self._encoder.encode(event)}, maxlen=self._stream_max,
+                              approximate=True)
+
+    def _hold(self, event: ChangeEvent) -> None:
+        """Redis is away: deliver locally now (no position, so a gap in this class's history) and keep the event
+        for the stream."""
+        if len(self._buffer) >= self._buffer_max:
+            self._buffer.popleft()
+            self.dropped += 1
+        self._buffer.append(event)
+        self._delivered_locally = event.sequence
+        if not event.notice:
+            self.history.gap(event.class_name)
+        self._deliver(event)
+
     def _deliver(self, event: ChangeEvent) -> None:
         for queue in self._queues:
             try:
@@ -210,88 +298,118 @@ class RedisBus:
                 self.dropped += 1
                 log.warning("live query subscriber is %d events behind; dropping an event", queue.qsize())
 
-    async def _listen(self) -> None:
-        """The one upstream SUBSCRIBE of this process: (re)connect with capped backoff until cancelled."""
+    async def _read(self) -> None:
+        """This process's reader of the stream: (re)connect with capped backoff until cancelled."""
         client = self._client(retries=0)  # reconnecting is this loop's job, not redis-py's
         delay = self._min_backoff
         try:
             while True:
-                pubsub = client.pubsub()
                 try:
-                    await self._pump(pubsub)
+                    await self._join(client)
+                    await self._flush()
+                    await self._pump(client)
                 except Exception as exc:  # whatever broke the link, the loop must go on
                     if not isinstance(exc, _LINK_ERRORS):
-                        log.exception("unexpected error on the Redis bus subscription; reconnecting")
+                        log.exception("unexpected error on the Redis bus; reconnecting")
                     if self._connected:  # it had worked: this outage's backoff starts short again
                         delay = self._min_backoff
-                    self._link_lost(exc)
+                    self._connected = False
+                    self._outage(exc)
                 finally:
-                    await _close_quietly(pubsub)
                     self._first_attempt.set()
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(2 * delay, self._max_backoff)
         finally:
             await _close_quietly(client)
 
-    async def _pump(self, pubsub: PubSub) -> None:
-        """Subscribe and hand every message to the local subscribers; raise when the link is lost."""
-        await asyncio.wait_for(pubsub.subscribe(self._channel), 2 * self._timeout)
-        ping_sent = False
-        while True:
-            message = await pubsub.get_message(timeout=self._ping_interval)
-            if message is None:
-                # Silence: a dead peer without a FIN looks like this. Ask, and give up after one more interval.
-                if ping_sent:
-                    raise ConnectionError("Redis stopped answering PING on the subscription")
-                await asyncio.wait_for(pubsub.ping(), 2 * self._timeout)
-                ping_sent = True
-                continue
-            ping_sent = False
-            kind = message["type"]
-            if kind == "message":
-                self._receive(message["data"])
-            elif kind == "subscribe":
-                self._link_up()
+    async def _join(self, client: aioredis.Redis) -> None:
+        """Learn the stream's epoch. The first time: read from the stream's end. After a Redis restart (a new
+        epoch): the history starts over and the new stream is read from its start."""
+        async with asyncio.timeout(4 * self._timeout):
+            await client.set(self._epoch_key, secrets.token_hex(4), nx=True)
+            raw = await client.get(self._epoch_key)
+            newest = await client.xrevrange(self._stream, count=1) if not self._was_connected else None
+        epoch = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if epoch != self.history.epoch:
+            if not self._was_connected:
+                self._last_id = newest[0][0].decode() if newest else "0-0"
+            else:
+                log.warning("Redis bus: the stream %s was lost (Redis restarted empty?); live query history "
+                            "starts over", self._stream)
+                self._last_id = "0-0"
+                self._republish()
+            self.history.begin(epoch, stream_position(self._last_id))
+        if self._was_connected:
+            self.reconnects += 1
+        self._connected = self._was_connected = True
+        self._first_attempt.set()
 
-    def _receive(self, data: bytes) -> None:
+    def _republish(self) -> None:
+        """Put what this process appended in the last moments before its buffer: it may have been lost with the
+        stream before every process read it."""
+        cutoff = time.monotonic() - self._republish_seconds
+        recent = [event for at, event in self._recent if at >= cutoff]
+        self._recent.clear()
+        self._buffer.extendleft(reversed(recent))
+
+    async def _flush(self) -> None:
+        """Append what was published while Redis was away, oldest first, before anything newer."""
+        if self._publisher is None:
+            return
+        async with self._appending:
+            while self._buffer:
+                await self._append(self._publisher, self._buffer[0])
+                self._recent.append((time.monotonic(), self._buffer.popleft()))
+        self._connected = True
+        self._recovered()
+
+    async def _pump(self, client: aioredis.Redis) -> None:
+        """Read the stream and hand every new entry to the local subscribers; raise when the link is lost."""
+        while True:
+            if self._buffer:  # a publish failed meanwhile: append what it kept before reading on
+                await self._flush()
+            async with asyncio.timeout(2 * self._timeout):  # not wait_for: no task per read
+                reply = await client.xread({self._stream: self._last_id}, count=512, block=self._block_ms)
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._last_id = entry_id.decode()
+                    self._receive(stream_position(entry_id), fields.get(b"e", b""))
+
+    def _receive(self, position: int, data: bytes) -> None:
         try:
             event = self._decoder.decode(data)
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             self.undecodable += 1
-            log.warning("ignoring a message on %s that is not a change event (%s); %d so far",
-                        self._channel, exc, self.undecodable)
+            log.warning("ignoring an entry of %s that is not a change event (%s); %d so far",
+                        self._stream, exc, self.undecodable)
             return
-        if event.origin != self._origin:  # our own events were delivered locally when published
-            self._deliver(event)
-
-    def _link_up(self) -> None:
-        if self._connected:
-            return
-        if self._was_connected:
-            self.reconnects += 1
-        self._connected = self._was_connected = True
-        self._publish_failing = False  # a fresh link: publishing gets another chance
-        self._first_attempt.set()
-        self._recovered()
-
-    def _link_lost(self, exc: BaseException) -> None:
-        self._connected = False
-        self._outage(exc)
+        origin, sequence = event.origin, event.sequence
+        if sequence <= self._seen.get(origin, 0):
+            return  # appended twice (a timed-out XADD that had succeeded, then the buffer): delivered already
+        self._seen[origin] = sequence
+        if self._latest.is_stale(event):
+            return  # published after a newer state of its object, by another process or request
+        event = msgspec.structs.replace(event, position=position)
+        if not event.notice:
+            self.history.record(event)
+        if origin == self._origin and sequence <= self._delivered_locally:
+            return  # delivered locally while Redis was away
+        self._deliver(event)
 
     def _outage(self, exc: BaseException) -> None:
-        """Publishing or the subscription failed: warn once per outage, whichever noticed first."""
+        """Publishing or reading failed: warn once per outage, whichever noticed first."""
         self._last_error = _describe(exc)
         if not self._outage_logged:
             self._outage_logged = True
-            log.warning("Redis bus unreachable (%s); dropping events, reconnecting every %.1fs at most",
-                        self._last_error, self._max_backoff)
+            log.warning("Redis bus unreachable (%s); delivering locally and buffering up to %d events, "
+                        "reconnecting every %.1fs at most", self._last_error, self._buffer_max, self._max_backoff)
         else:
             log.debug("Redis bus still unreachable: %s", self._last_error)
 
     def _recovered(self) -> None:
-        if self._outage_logged and self._connected and not self._publish_failing:
+        if self._outage_logged and self._connected:
             self._outage_logged = False
-            log.info("Redis bus is back on %s (%d events dropped so far)", self._channel, self.dropped)
+            log.info("Redis bus is back on %s (%d events dropped so far)", self._stream, self.dropped)
 
 
 class _Subscription:
@@ -308,7 +426,15 @@ class _Subscription:
         return await self._queue.get()
 
 
-async def _close_quietly(resource: aioredis.Redis | PubSub) -> None:
+def _wake(waiting: list[asyncio.Future[None] | None]) -> None:
+    """Let the publishers of appended (or held) batches return."""
+    for done in waiting:
+        if done is not None and not done.done():
+            done.set_result(None)
+    waiting.clear()
+
+
+async def _close_quietly(resource: aioredis.Redis) -> None:
     """Closing a connection to a Redis that is gone may itself fail; there is nothing left to do about it."""
     try:
         await asyncio.wait_for(resource.aclose(), 1.0)

@@ -19,7 +19,7 @@ E2E_DIR = Path(__file__).resolve().parent
 MEMORY_BUS, REDIS_BUS, MONGODB = "memory-bus", "redis-bus", "mongodb"
 JS_TEST_FILES = sorted(E2E_DIR.glob("*.test.mjs"))
 # Only these also run through Redis: the bus matters to LiveQuery alone, and each run starts a server.
-REDIS_BUS_FILES = ("livequery.test.mjs",)
+REDIS_BUS_FILES = ("livequery.test.mjs", "resume.test.mjs")
 # Only these also run on the MongoDB store: files live in GridFS there, not in the data folder.
 MONGODB_FILES = ("files.test.mjs",)
 JS_TEST_CASES = [

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from livequery.bus import Bus, ChangeEvent, open_bus
+from livequery.bus import ChangeEvent, open_bus
 from livequery.bus.memory import MemoryBus
 from livequery.bus.redis import RedisBus
 
@@ -133,6 +133,7 @@ async def test_slow_subscriber_loses_events_beyond_its_backlog_and_they_are_coun
     async with bus.subscribe() as events:
         for n in range(5):
             await bus.publish(event(n))
+        await eventually(lambda: bus.health()["dropped"] == 2)  # through Redis, delivery follows the append
         assert [e.object["n"] for e in await take(events, 3)] == [0, 1, 2]
         assert await nothing_arrives(events)
     assert bus.health()["dropped"] == 2
@@ -166,7 +167,9 @@ async def test_event_published_by_one_process_reaches_the_other(redis_server: st
             await writer.publish(event(n))
         received = await take(events, 10)
     assert [e.object["n"] for e in received] == list(range(10))
-    assert [e.position for e in received] == list(range(1, 11))
+    positions = [e.position for e in received]
+    assert positions == sorted(set(positions))
+    assert [e.sequence for e in received] == list(range(1, 11))
     assert {e.origin for e in received} == {writer.origin}
 
 
@@ -201,17 +204,29 @@ async def test_read_cancelled_by_a_timeout_leaves_the_subscription_usable(
         assert (await next_event(events)).object["n"] == 1
 
 
-async def test_message_that_is_not_an_event_is_counted_and_skipped(redis_server: str, make_redis_bus: Any) -> None:
+async def writer_and_reader(make_redis_bus: Any, url: str) -> tuple[RedisBus, RedisBus]:
+    """Two processes' buses of one app."""
     app_id = uuid.uuid4().hex
-    writer, reader = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
+    return await make_redis_bus(url, app_id), await make_redis_bus(url, app_id)
+
+
+@pytest.fixture
+async def raw_redis(redis_server: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of the session's Redis, to write into a stream behind the buses' backs."""
     raw = aioredis.Redis.from_url(redis_server)
     try:
-        async with reader.subscribe() as events:
-            await raw.publish(reader.health()["channel"], b'{"not": "an event"}')
-            await writer.publish(event(7))
-            assert (await next_event(events)).object["n"] == 7
+        yield raw
     finally:
         await raw.aclose()
+
+
+async def test_message_that_is_not_an_event_is_counted_and_skipped(redis_server: str, make_redis_bus: Any,
+                                                                   raw_redis: aioredis.Redis) -> None:
+    writer, reader = await writer_and_reader(make_redis_bus, redis_server)
+    async with reader.subscribe() as events:
+        await raw_redis.xadd(reader.health()["stream"], {b"e": b'{"not": "an event"}'})
+        await writer.publish(event(7))
+        assert (await next_event(events)).object["n"] == 7
     assert reader.health()["undecodable"] == 1
 
 
@@ -233,18 +248,20 @@ async def test_publish_during_an_outage_neither_raises_nor_hangs_and_delivery_re
             await asyncio.wait_for(writer.publish(event(n)), 3.0)
         await eventually(lambda: not writer.health()["connected"] and not reader.health()["connected"])
         health = writer.health()
-        assert health["bus"] == "redis" and health["dropped"] >= 1 and health["last_error"]
-        await asyncio.wait_for(writer.publish(event(4)), 0.5)  # known down: dropped at once
-        # The writer's own subscribers still get its events; the other process cannot (see below).
+        assert health["bus"] == "redis" and health["buffered"] >= 1 and health["last_error"]
+        await asyncio.wait_for(writer.publish(event(4)), 0.5)  # known down: kept at once
+        assert health["dropped"] == 0 and writer.health()["buffered"] == 4
+        # The writer's own subscribers get its events at once; the other process once Redis is back.
         assert [e.object["n"] for e in await take(at_writer, 4)] == [1, 2, 3, 4]
 
-        server.start()
+        server.start()  # empty: the stream is new, and read from its start
         await eventually(lambda: writer.health()["connected"] and reader.health()["connected"])
         assert writer.health()["reconnects"] == 1
         await writer.publish(event(5))
-        resumed = await next_event(at_reader)
-        assert resumed.object["n"] == 5  # nothing of the outage arrived late
-        assert resumed.position == 6  # positions count dropped events too: the gap shows the loss
+        assert [e.object["n"] for e in await take(at_reader, 5)] == [1, 2, 3, 4, 5]  # in order, none lost
+        assert (await next_event(at_writer)).object["n"] == 5  # and the writer's own, once each
+        assert await nothing_arrives(at_writer) and await nothing_arrives(at_reader)
+        assert writer.health()["buffered"] == 0 and writer.health()["dropped"] == 0
 
 
 async def test_bus_started_while_redis_is_down_connects_once_it_is_up(
@@ -256,14 +273,14 @@ async def test_bus_started_while_redis_is_down_connects_once_it_is_up(
     await eventually(lambda: not reader.health()["connected"])
     writer = await asyncio.wait_for(make_redis_bus(server.url), 5.0)  # start() does not fail or hang
     assert writer.health()["connected"] is False
-    await asyncio.wait_for(writer.publish(event(0)), 0.5)
-    assert writer.health()["dropped"] == 1
-
-    server.start()
-    await eventually(lambda: writer.health()["connected"] and reader.health()["connected"])
     async with reader.subscribe() as events:
+        await asyncio.wait_for(writer.publish(event(0)), 0.5)
+        assert writer.health()["buffered"] == 1
+
+        server.start()
+        await eventually(lambda: writer.health()["connected"] and reader.health()["connected"])
         await writer.publish(event(1))
-        assert (await next_event(events)).object["n"] == 1
+        assert [e.object["n"] for e in await take(events, 2)] == [0, 1]
 
 
 async def test_stop_cancels_the_subscriber_loop_even_during_an_outage(
@@ -306,3 +323,85 @@ async def test_memory_bus_read_cancelled_by_a_timeout_leaves_the_subscription_us
         assert await nothing_arrives(events, within=0.05)
         await bus.publish(event(1))
         assert (await next_event(events)).object["n"] == 1
+
+
+# -- order and history: what resuming LiveQuery clients rely on ----------------------------------------------
+
+
+async def test_history_holds_each_class_in_position_order(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    async with bus.subscribe() as events:
+        for n in range(6):
+            await bus.publish(event(n, "Even" if n % 2 == 0 else "Odd"))
+        received = await take(events, 6)
+    first_odd = received[1].position
+    history = bus.history
+    assert [e.object["n"] for e in history.since("Odd", first_odd, received[-1].position)] == [3, 5]
+    assert [e.object["n"] for e in history.since("Even", first_odd, received[-1].position)] == [2, 4]
+    assert history.since("Even", first_odd, received[2].position) == [received[2]]  # up to what was dispatched
+    assert history.since("Quiet", first_odd, received[-1].position) == []  # nothing happened there
+
+
+async def test_a_notice_is_not_history(make_bus: BusFactory) -> None:
+    bus = await make_bus()
+    async with bus.subscribe() as events:
+        await bus.publish(ChangeEvent("_Session", "delete", {"user": "u"}, notice=True))
+        await bus.publish(event(1, "_Session"))
+        got = await take(events, 2)
+    assert bus.history.since("_Session", 0, got[-1].position) == [got[-1]]
+
+
+async def test_two_processes_deliver_interleaved_writers_in_one_order(redis_server: str,
+                                                                      make_redis_bus: Any) -> None:
+    app_id = uuid.uuid4().hex
+    one, two = await make_redis_bus(redis_server, app_id), await make_redis_bus(redis_server, app_id)
+    async with one.subscribe() as at_one, two.subscribe() as at_two:
+        await asyncio.gather(*(bus.publish(event(n)) for n in range(40) for bus in ((one, two)[n % 2],)))
+        seen_one, seen_two = await take(at_one, 40), await take(at_two, 40)
+    assert [(e.position, e.object["n"]) for e in seen_one] == [(e.position, e.object["n"]) for e in seen_two]
+    assert [e.position for e in seen_one] == sorted({e.position for e in seen_one})
+
+
+async def test_an_event_appended_twice_is_delivered_once(redis_server: str, make_redis_bus: Any,
+                                                        raw_redis: aioredis.Redis) -> None:
+    """A timed-out XADD may have succeeded: the publisher appends it again from its buffer."""
+    writer, reader = await writer_and_reader(make_redis_bus, redis_server)
+    async with reader.subscribe() as events:
+        await writer.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1  # appended (publish does not wait for Redis)
+        [entry] = await raw_redis.xrange(reader.health()["stream"])
+        await raw_redis.xadd(reader.health()["stream"], entry[1])  # the same event again
+        await writer.publish(event(2))
+        assert [e.object["n"] for e in await take(events, 1)] == [2]
+        assert await nothing_arrives(events)
+
+
+async def test_an_outage_longer_than_the_buffer_drops_the_oldest_and_counts_them(
+    redis_server_control: Any, make_redis_bus: Any
+) -> None:
+    server = redis_server_control
+    writer, reader = await make_redis_bus(server.url, buffer_max=3), await make_redis_bus(server.url)
+    async with reader.subscribe() as events:
+        server.stop()
+        await eventually(lambda: not writer.health()["connected"])
+        for n in range(5):
+            await writer.publish(event(n))
+        assert writer.health()["dropped"] == 2 and writer.health()["buffered"] == 3
+        server.start()
+        await eventually(lambda: writer.health()["buffered"] == 0)
+        assert [e.object["n"] for e in await take(events, 3)] == [2, 3, 4]
+
+
+async def test_a_redis_restart_starts_a_new_history_epoch(redis_server_control: Any, make_redis_bus: Any) -> None:
+    server = redis_server_control
+    bus = await make_redis_bus(server.url)
+    async with bus.subscribe() as events:
+        await bus.publish(event(1))
+        await next_event(events)
+        epoch = bus.history.epoch
+        server.restart()
+        await eventually(lambda: bus.health()["connected"] and bus.history.epoch != epoch)
+        await bus.publish(event(2))
+        after = await next_event(events)
+    assert after.object["n"] == 2 and bus.history.epoch != epoch  # positions of the old epoch mean nothing now
+    assert bus.history.since("Chat", after.position - 1, after.position) == [after]
