@@ -19,7 +19,7 @@ from api.cloud.runner import HookRunner
 from api.cloud.webhooks import HOOKS_CLASS, Webhooks
 from api.cloud.writes import CloudWrites
 from api.held_events import HeldEvents
-from api.live import build_hub
+from api.live import RestReads, build_hub
 from api.logs import RecentLogs, scrubber_for
 from api.metrics import Metrics
 from api.objects import ObjectService
@@ -120,7 +120,8 @@ class Services:
         self.file_triggers = FileTriggers(self.hooks)  # the files service's FileHooks
         self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
-                             coalesce_ms=cloud.coalesce_ms if cloud is not None else None)
+                             coalesce_ms=cloud.coalesce_ms if cloud is not None else None,
+                             reads=RestReads(settings, self.queries))
         self.files = FileService(open_files(settings, self.store), upload_rules(settings), self.store,
                                  settings.files_url)
         self.files.hooks = self.file_triggers
