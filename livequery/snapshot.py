@@ -132,9 +132,14 @@ class SnapshotGate:
         async def produce() -> bytes | None:
             try:
                 return await self._read(hub)
+            except Exception:  # never out of the client's queue: its later frames would wait for ever
+                log.exception("live query: the snapshot of %r failed", self.subscription)
+                return error_frame(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error", reconnect=False,
+                                   request_id=self.subscription.request_id)
             finally:
                 if self._known is None:
                     self._known = {}  # failed or gone: the events pass
+
         return produce
 
     async def _read(self, hub: Hub) -> bytes | None:
@@ -151,10 +156,6 @@ class SnapshotGate:
             found = await reads.find(principal, class_name, subscription.reading)
         except ParseError as exc:
             return error_frame(exc.code, exc.message, reconnect=False, request_id=request_id)
-        except Exception:
-            log.exception("live query: reading the snapshot of %r failed", subscription)
-            return error_frame(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error", reconnect=False,
-                               request_id=request_id)
         # as its events would show them: only what the matcher and the subscriber's access let through
         may_read = hub.read_check(class_name)
         documents = [doc for doc in found[:MAX_SNAPSHOT]

@@ -31,10 +31,16 @@ async def connected(server: LiveServer, **fields: Any) -> LiveClient:
     return client
 
 
-async def subscribe_with_snapshot(client: LiveClient, request_id: int, class_name: str, where: dict[str, Any],
-                                  **query: Any) -> dict[str, Any]:
+async def ask_snapshot(client: LiveClient, request_id: int, class_name: str, where: dict[str, Any],
+                       **query: Any) -> None:
+    """Send a subscribe with a snapshot (the next frame is `subscribed` or an error)."""
     await client.send({"op": "subscribe", "requestId": request_id, "snapshot": True,
                        "query": {"className": class_name, "where": where, **query}})
+
+
+async def subscribe_with_snapshot(client: LiveClient, request_id: int, class_name: str, where: dict[str, Any],
+                                  **query: Any) -> dict[str, Any]:
+    await ask_snapshot(client, request_id, class_name, where, **query)
     assert (await client.receive())["op"] == "subscribed"
     result = await client.receive()
     assert result["op"] == "result" and result["requestId"] == request_id, result
@@ -62,6 +68,18 @@ def pause_reads(server: LiveServer, *, before: asyncio.Event | None = None,
 
     reads.find = find
     return started, read
+
+
+async def open_items_with_paused_snapshot(server: LiveServer, *, before: asyncio.Event | None = None,
+                                          after: asyncio.Event | None = None) -> LiveClient:
+    """A client subscribed to open Items with a snapshot whose read waits for `before`, or whose answer waits for
+    `after` (see pause_reads); returns once the read has started (`before`) or has been made (`after`)."""
+    started, read = pause_reads(server, before=before, after=after)
+    client = await connected(server)
+    await ask_snapshot(client, 1, "Item", {"status": "open"})
+    assert (await client.receive())["op"] == "subscribed"
+    await asyncio.wait_for((started if before is not None else read).wait(), 5)
+    return client
 
 
 def slow_reads(server: LiveServer, seconds: float) -> None:
@@ -136,8 +154,7 @@ async def test_snapshot_refused_by_class_permissions_gets_no_subscription(live_s
     await live_server.call("PUT", "/schemas/Vault", {"classLevelPermissions": {
         "find": {}, "get": {}, "create": {"*": True}, "update": {}, "delete": {}, "addField": {}}}, master=True)
     client = await connected(live_server)
-    await client.send({"op": "subscribe", "requestId": 1, "snapshot": True,
-                       "query": {"className": "Vault", "where": {}}})
+    await ask_snapshot(client, 1, "Vault", {})
     refused = await client.receive()
     assert refused["op"] == "error" and refused["code"] == 119 and refused["requestId"] == 1
     assert await client.nothing_within()
@@ -173,12 +190,7 @@ async def test_query_op_sends_a_live_subscription_its_current_objects(live_serve
 async def test_snapshot_drops_the_events_of_writes_it_already_reflects(live_server: LiveServer) -> None:
     kept = await live_server.call("POST", "/classes/Item", {"status": "open", "n": 0})
     release = asyncio.Event()
-    started, _ = pause_reads(live_server, before=release)
-    client = await connected(live_server)
-    await client.send({"op": "subscribe", "requestId": 1, "snapshot": True,
-                       "query": {"className": "Item", "where": {"status": "open"}}})
-    assert (await client.receive())["op"] == "subscribed"
-    await asyncio.wait_for(started.wait(), 5)
+    client = await open_items_with_paused_snapshot(live_server, before=release)
     # committed before the snapshot reads, their events reach the hub while it waits to read
     seen = events_seen(live_server)
     created = await live_server.call("POST", "/classes/Item", {"status": "open", "n": 1})
@@ -196,12 +208,7 @@ async def test_snapshot_drops_the_events_of_writes_it_already_reflects(live_serv
 async def test_snapshot_keeps_the_events_of_writes_after_its_read(live_server: LiveServer) -> None:
     item = await live_server.call("POST", "/classes/Item", {"status": "open", "n": 0})
     release = asyncio.Event()
-    _, read = pause_reads(live_server, after=release)
-    client = await connected(live_server)
-    await client.send({"op": "subscribe", "requestId": 1, "snapshot": True,
-                       "query": {"className": "Item", "where": {"status": "open"}}})
-    assert (await client.receive())["op"] == "subscribed"
-    await asyncio.wait_for(read.wait(), 5)  # the read is made; its answer waits
+    client = await open_items_with_paused_snapshot(live_server, after=release)  # read made, its answer waits
     seen = events_seen(live_server)
     await live_server.call("PUT", f"/classes/Item/{item['objectId']}", {"n": 1})
     await live_server.call("PUT", f"/classes/Item/{item['objectId']}", {"status": "closed"})
@@ -266,3 +273,20 @@ async def test_clients_subscribing_amid_concurrent_writers_end_with_the_stored_s
             apply(state, frame)
         assert {oid: obj["n"] for oid, obj in state.items()} == expected
         await client.close()
+
+
+async def test_a_failing_snapshot_read_answers_an_error_and_the_events_still_flow(live_server: LiveServer) -> None:
+    reads = live_server.app.state.services.hub.reads
+
+    async def broken_find(principal: Any, class_name: str, reading: Reading) -> list[dict[str, Any]]:
+        raise RuntimeError("the store went away (made up by this test)")
+
+    reads.find = broken_find
+    client = await connected(live_server)
+    await ask_snapshot(client, 1, "Item", {})
+    assert (await client.receive())["op"] == "subscribed"
+    failed = await client.receive()
+    assert failed["op"] == "error" and failed["code"] == 1 and failed["requestId"] == 1
+    item = await live_server.call("POST", "/classes/Item", {"n": 1})
+    assert (await client.receive())["object"]["objectId"] == item["objectId"]
+    await client.close()
