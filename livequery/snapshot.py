@@ -142,10 +142,15 @@ class SnapshotGate:
 
         return produce
 
+    def _is_live(self) -> bool:
+        """False once the client went, or the subscription was unsubscribed or replaced: no `result` then."""
+        client, subscription = self.client, self.subscription
+        return not client.closed and client.connection.subscriptions.get(subscription.request_id) is subscription
+
     async def _read(self, hub: Hub) -> bytes | None:
-        subscription, client = self.subscription, self.client
-        if client.closed or client.connection.subscriptions.get(subscription.request_id) is not subscription:
-            return None  # unsubscribed or replaced meanwhile
+        subscription = self.subscription
+        if not self._is_live():
+            return None
         reads = hub.reads
         request_id = subscription.request_id
         if reads is None:
@@ -182,7 +187,7 @@ class SnapshotGate:
             object_id, version = doc.get("objectId"), doc.get("updatedAt")
             if isinstance(object_id, str):
                 known[object_id] = (version if isinstance(version, str) else None, body)
-        if client.closed:
+        if not self._is_live():
             return None
         self._known = known
         self._settle = asyncio.get_running_loop().call_later(SETTLE_SECONDS, self.settled)
