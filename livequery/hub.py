@@ -492,7 +492,8 @@ class _Fanout:
         original = None if before is None else hub._visible_fields(principal, class_name, before)
         who: Who | None = None
         if hooked:  # the hook may change what it is given: its own copies
-            current, original = copy.deepcopy(dict(current)), copy.deepcopy(dict(original)) if original else original
+            current = copy.deepcopy(dict(current))
+            original = None if original is None else copy.deepcopy(dict(original))
             installation_id = getattr(getattr(subscription.owner, "connection", None), "installation_id", None)
             who = Who(principal, subscription.session_token, installation_id, subscription.request_id)
         parts: EventParts = (kind, current, original)  # type: ignore[assignment]
