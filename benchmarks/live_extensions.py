@@ -16,18 +16,10 @@ import time
 from typing import Any
 
 import aiohttp
-from websockets.asyncio.client import connect
-
+from benchmarks.fanout import open_client
 from benchmarks.server import APP_ID, MASTER_KEY, percentile_of, running_server
 
 HEADERS = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
-
-
-async def open_client(ws_url: str) -> Any:
-    socket_ = await connect(ws_url, open_timeout=30, max_queue=None, ping_interval=None)
-    await socket_.send(json.dumps({"op": "connect", "applicationId": APP_ID}))
-    await asyncio.wait_for(socket_.recv(), 30)
-    return socket_
 
 
 async def next_frame(socket_: Any, op: str) -> dict[str, Any]:
