@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import permissions
 from api.output import with_file_urls
+from api.queries import QueryService
 from api.settings import Settings
 from auth import clp as clp_rules
 from auth.principal import Principal
@@ -18,18 +19,50 @@ from livequery.connection import ConfiguredKeys
 from livequery.hooks import LiveHooks
 from livequery.history import History
 from livequery.hub import ClientHandle, Hub
+from livequery.reads import Reading
 from livequery.resume import AckPings, ack_payload, acked_position
+from livequery.snapshot import MAX_SNAPSHOT
 from storage.errors import ParseError
-from storage.query import parse_where
+from storage.query import Field, In, Node, conjoin, parse_where
 from storage.schema import ClassSchema
 from storage.schema_cache import SchemaCache
 
 log = logging.getLogger(__name__)
 
 
+class RestReads:
+    """LiveQuery's reads (livequery/reads.py) made by the REST read path: CLP, pointer permissions and the ACL
+    exactly as a REST find applies them, and cloud code's before_find on included classes as REST `include`."""
+
+    def __init__(self, settings: Settings, queries: QueryService) -> None:
+        self._settings = settings
+        self._queries = queries
+
+    async def find(self, principal: Principal, class_name: str, reading: Reading) -> list[dict[str, Any]]:
+        permissions.check_system_class(principal, class_name, "find")
+        settings = self._settings
+        limit = min(settings.default_limit if reading.limit is None else reading.limit,
+                    settings.max_limit or MAX_SNAPSHOT, MAX_SNAPSHOT)
+        if limit <= 0:
+            return []
+        where = parse_where(reading.where or {}, internal=principal.is_master)
+        return await self._queries.fetch(principal, class_name, where, limit=limit, order=reading.order)
+
+    async def get_many(self, principal: Principal, class_name: str,
+                       object_ids: Sequence[str]) -> list[dict[str, Any]]:
+        permissions.check_system_class(principal, class_name, "find")
+        wanted: Node = Field(("objectId",), (In(tuple(object_ids)),))
+        scope = self._queries.include_scope
+        if scope is not None:
+            extra = await scope(principal, class_name)
+            if extra is not None:
+                wanted = conjoin(wanted, extra)
+        return await self._queries.fetch(principal, class_name, wanted, limit=len(object_ids))
+
+
 def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
               hooks: LiveHooks | None = None, coalesce_ms: dict[str, float] | None = None,
-              history: History | None = None) -> Hub:
+              history: History | None = None, reads: RestReads | None = None) -> Hub:
     async def resolve_session(token: str) -> Principal | None:
         try:
             return await sessions.resolve(token)
@@ -95,7 +128,7 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
                visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize,
                hooks=hooks, budget_bytes=settings.client_buffer_bytes,
                max_subscriptions=settings.max_subscriptions_per_client, coalesce_ms=coalesce_ms,
-               history=history)
+               history=history, reads=reads)
 
 
 CLOSE_TIMEOUT_SECONDS = 2.0

@@ -104,13 +104,15 @@ class QueryService:
         return (await self.present(principal, schema, found, params))[0]
 
     async def fetch(self, principal: Principal, class_name: str, where: Node, *, limit: int | None = None,
-                    operation: str = "find") -> list[Document]:
-        """Stored documents `principal` may read (sub-queries, includes, the auth routes)."""
+                    operation: str = "find", order: Any = None) -> list[Document]:
+        """Stored documents `principal` may read (sub-queries, includes, the auth routes, LiveQuery's reads);
+        `order` as REST's parameter."""
         schema = await self._schemas.get(class_name)
         if schema is None:
             return []
         scope = await self.scoped_where(principal, schema, where, operation, None)
-        return await self._store.find(class_name, scope, FindOptions(limit=limit))
+        return await self._store.find(class_name, scope,
+                                      FindOptions(self._order(principal, schema, order), limit=limit))
 
     async def scoped_where(self, principal: Principal, schema: ClassSchema, where: Node, operation: str,
                            extra: Node | None) -> Node:

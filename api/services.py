@@ -19,7 +19,7 @@ from api.cloud.runner import HookRunner
 from api.cloud.webhooks import HOOKS_CLASS, Webhooks
 from api.cloud.writes import CloudWrites
 from api.held_events import HeldEvents
-from api.live import build_hub
+from api.live import RestReads, build_hub
 from api.logs import RecentLogs, scrubber_for
 from api.metrics import Metrics
 from api.objects import ObjectService
@@ -129,7 +129,8 @@ class Services:
         self.webhooks = Webhooks(self)
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
                              coalesce_ms=cloud.coalesce_ms if cloud is not None else None,
-                             history=self.bus.history if settings.live_history_seconds > 0 else None)
+                             history=self.bus.history if settings.live_history_seconds > 0 else None,
+                             reads=RestReads(settings, self.queries))
         self.acks = AckPings(settings.live_ack_seconds)
         self.files = FileService(open_files(settings, raw_store), upload_rules(settings), self.store,
                                  settings.files_url)

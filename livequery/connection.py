@@ -17,10 +17,12 @@ import msgspec
 from auth.principal import ANONYMOUS, MASTER, Principal
 from livequery.cloud import CloudQuery
 from livequery.hooks import LiveHooks, Who
+from livequery.include import parse_include
 from livequery.protocol import (
     Connect,
     LiveQueryErrorCode,
     ProtocolError,
+    QueryRequest,
     Subscribe,
     Unsubscribe,
     Update,
@@ -31,6 +33,7 @@ from livequery.protocol import (
     subscribed_frame,
     unsubscribed_frame,
 )
+from livequery.reads import Reading
 from livequery.subscriptions import Query, Subscriber, Subscription
 from storage.errors import ErrorCode, ParseError, brief_traceback
 
@@ -101,7 +104,13 @@ class Remove(NamedTuple):
     subscription: Subscription
 
 
-Action = Send | Add | Remove
+class Snapshot(NamedTuple):
+    """Send the subscription its current objects before its next events (livequery/snapshot.py)."""
+
+    subscription: Subscription
+
+
+Action = Send | Add | Remove | Snapshot
 
 DEFAULT_MAX_SUBSCRIPTIONS = 1000
 _NOT_CONNECTED = "Can not find this client, make sure you connect to server before subscribing"
@@ -144,6 +153,8 @@ class Connection:
                 return [Send(error_frame(LiveQueryErrorCode.NOT_CONNECTED, _NOT_CONNECTED, reconnect=True))]
             if isinstance(message, Unsubscribe):
                 return self._unsubscribe(self.client_id, message.requestId)
+            if isinstance(message, QueryRequest):
+                return self._query(self.client_id, message.requestId)
             return await self._subscribe(self.client_id, message)
         except ProtocolError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=True))]
@@ -199,6 +210,16 @@ class Connection:
         return [Remove(subscription),
                 Send(unsubscribed_frame(client_id, self.installation_id, request_id))]
 
+    def _query(self, client_id: str, request_id: int) -> list[Action]:
+        subscription = self.subscriptions.get(request_id)
+        if subscription is None:
+            return [Send(error_frame(
+                LiveQueryErrorCode.NOT_CONNECTED,
+                f"Cannot find subscription with clientId {client_id} subscriptionId {request_id}. "
+                "Make sure you subscribe to live query server before querying.", reconnect=False,
+                request_id=request_id))]
+        return [Snapshot(subscription)]
+
     async def _subscribe(self, client_id: str, message: Subscribe | Update) -> list[Action]:
         request_id, spec = message.requestId, message.query
         if request_id not in self.subscriptions and len(self.subscriptions) >= self._max_subscriptions:
@@ -220,6 +241,7 @@ class Connection:
             watch = None if hooked.watch is None else tuple(hooked.watch)
         try:
             query = self._prepare(spec.className, where)
+            include = parse_include(spec.include)
         except ParseError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
         if message.sessionToken:
@@ -241,7 +263,8 @@ class Connection:
         subscription = Subscription(
             self.owner, request_id, query, principal, keys=keys, watch=watch,
             ident=event_ident(client_id, self.installation_id, request_id),
-            session_token=message.sessionToken)
+            session_token=message.sessionToken, include=include,
+            reading=Reading(where, spec.limit, spec.order))
         actions: list[Action] = []
         previous = self.subscriptions.pop(request_id, None)  # `update`, or a subscribe reusing a requestId
         if previous is not None:
@@ -249,6 +272,8 @@ class Connection:
         self.subscriptions[request_id] = subscription
         actions.append(Add(subscription, message.resumeFrom))
         actions.append(Send(subscribed_frame(client_id, self.installation_id, request_id)))
+        if message.snapshot:
+            actions.append(Snapshot(subscription))
         return actions
 
     async def _user(self, subscription_token: str | None) -> Principal | None:

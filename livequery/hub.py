@@ -29,6 +29,7 @@ from livequery.connection import (
     Remove,
     Send,
     SessionResolver,
+    Snapshot,
     SubscribeCheck,
 )
 from livequery.events import (
@@ -42,8 +43,11 @@ from livequery.events import (
 )
 from livequery.history import History
 from livequery.hooks import EventParts, LiveHooks, Who
+from livequery.include import SharedFetch, expand, fetch_pointed
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
 from livequery.resume import Joined, Resumes, with_position
+from livequery.reads import LiveReads
+from livequery.snapshot import start_snapshot
 from livequery.subscriptions import Subscription, SubscriptionIndex
 
 log = logging.getLogger(__name__)
@@ -150,6 +154,8 @@ class ClientHandle:
                     joined = resumes.join(hub, self, action.subscription, action.resume_from)
             elif isinstance(action, Remove):
                 index.remove(action.subscription)
+            elif isinstance(action, Snapshot):
+                start_snapshot(self._hub, self, action.subscription)
 
     def acknowledge(self, position: int) -> None:
         """The client answered a ping sent when everything up to `position` had been written to it."""
@@ -309,7 +315,7 @@ class Hub:
                  budget_bytes: int = DEFAULT_BUDGET_BYTES,
                  max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
                  coalesce_ms: Mapping[str, float] | None = None, history: History | None = None,
-                 resumes: Resumes | None = None) -> None:
+                 resumes: Resumes | None = None, reads: LiveReads | None = None) -> None:
         """`live_classes`: the classes whose events are delivered (None: all). `can_see`/`visible_fields`:
         auth's CLP and protectedFields hooks (default: ACL only; internal fields, credentials and other users'
         authData are always stripped, before `visible_fields` sees the object). Without `audience`, a custom
@@ -318,12 +324,15 @@ class Hub:
         `hooks`: cloud code's LiveQuery hooks. `budget_bytes`: the undelivered bytes one client may hold;
         `max_subscriptions`: the subscriptions one socket may hold. `coalesce_ms`: the classes whose updates are
         coalesced (livequery/coalesce.py), with their window in milliseconds. `history`: the bus's, from which
-        `resumes` (livequery/resume.py; default: with its defaults) replays what reconnecting clients missed."""
+        `resumes` (livequery/resume.py; default: with its defaults) replays what reconnecting clients missed.
+        `reads`: the REST read path, for snapshots and `include` (without it, snapshots are refused and pointers
+        stay pointers)."""
         self.check_keys = check_keys
         self.authorize = authorize
         self.resolve_session = resolve_session
         self.hooks = hooks  # cloud code's LiveQuery hooks; classes without one pay a dict look-up per event
         self.live_classes = live_classes
+        self.reads = reads
         self.index = index if index is not None else SubscriptionIndex()
         self._can_see = can_see
         self._visible_fields: VisibleFields = strip_hidden
@@ -355,6 +364,16 @@ class Hub:
     def outbox_depths(self) -> list[int]:
         """Frames waiting in each open client's outbox (for metrics; O(clients))."""
         return [client.outbox.qsize() for client in self._clients if not client.closed]
+
+    def visible(self, principal: Principal, class_name: str, doc: Document) -> Document:
+        """What `principal` may see of `doc`: the field filter every event object goes through."""
+        return self._visible_fields(principal, class_name, doc)
+
+    def read_check(self, class_name: str) -> Callable[[Subscription, Document], bool]:
+        """Whether a subscriber may read a `class_name` object (its ACL, then the CLP check), as the fan-out
+        decides for events."""
+        check = _Fanout(self, class_name, {}, None, "update")
+        return lambda subscription, doc: check.can_read(subscription, doc, _restricted_to(doc))
 
     def connect(self, send: SendBytes, buffered: Buffered | None = None) -> ClientHandle:
         """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it; `buffered` tells how many bytes
@@ -484,6 +503,7 @@ class _Fanout:
         "delivered",
         "denied_before",
         "denied_now",
+        "fetches",
         "hooked",
         "hub",
         "is_delete",
@@ -507,6 +527,7 @@ class _Fanout:
         self.objects_before: dict[Hashable, bytes] = {}
         self.delivered = 0
         self.coalescer: Coalescer | None = None
+        self.fetches: dict[Hashable, SharedFetch] | None = None  # `include` reads, made once per kind of reader
         hooks = hub.hooks
         self.hooked = hooks is not None and hooks.has("after_live_query_event", class_name)
 
@@ -530,8 +551,8 @@ class _Fanout:
                 original = None  # it entered because they may now read it: the state before was not theirs to see
             elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
                 shown = original  # it left because they may no longer read it: the last state they could see
-        if self.hooked:
-            owner.offer_later(self.hooked_frame(subscription, kind, shown, original))  # type: ignore[attr-defined]
+        if self.hooked or subscription.include is not None:
+            owner.offer_later(self.later_frame(subscription, kind, shown, original))  # type: ignore[attr-defined]
             self.delivered += 1
             return
         object_bytes = self.encoded(subscription, shown,
@@ -549,42 +570,75 @@ class _Fanout:
             owner.offer(frame)
         self.delivered += 1
 
-    def hooked_frame(self, subscription: Subscription, kind: LiveEventKind, shown: Document,
-                     before: Document | None) -> Produce:
-        """The frame of this event for one subscriber, made after its after_live_query_event hook ran on its own
-        copy of what that subscriber may see (`shown`/`before`: the states `deliver` chose for them)."""
-        hub, class_name, principal = self.hub, self.class_name, subscription.principal
-        current = copy.deepcopy(dict(hub._visible_fields(principal, class_name, shown)))
-        original = None
-        if before is not None:
-            original = copy.deepcopy(dict(hub._visible_fields(principal, class_name, before)))
-        owner = subscription.owner
-        installation_id = getattr(getattr(owner, "connection", None), "installation_id", None)
-        who = Who(principal, subscription.session_token, installation_id, subscription.request_id)
-        parts: EventParts = (kind, current, original)
+    def later_frame(self, subscription: Subscription, kind: LiveEventKind, shown: Document,
+                    before: Document | None) -> Produce:
+        """The frame of this event for one subscriber, made in that client's own task: after its
+        after_live_query_event hook ran on its own copy of what that subscriber may see, and/or with the objects its
+        `include` names (`shown`/`before`: the states `deliver` chose for them)."""
+        hub, class_name, principal, hooked = self.hub, self.class_name, subscription.principal, self.hooked
+        current: Document = hub._visible_fields(principal, class_name, shown)
+        original = None if before is None else hub._visible_fields(principal, class_name, before)
+        who: Who | None = None
+        if hooked:  # the hook may change what it is given: its own copies
+            current = copy.deepcopy(dict(current))
+            original = None if original is None else copy.deepcopy(dict(original))
+            installation_id = getattr(getattr(subscription.owner, "connection", None), "installation_id", None)
+            who = Who(principal, subscription.session_token, installation_id, subscription.request_id)
+        parts: EventParts = (kind, current, original)  # type: ignore[assignment]
+        fetch = self.shared_fetch(subscription)
 
         async def produce() -> bytes | None:
+            event, obj, before = parts
             hooks = hub.hooks
-            if hooks is None:
-                return None
-            try:
-                sent = await hooks.after_event(class_name, parts, who)
-            except ParseError as error:  # as Parse: an error frame to this subscriber instead of the event
-                return error_frame(error.code, error.message, reconnect=False, request_id=subscription.request_id)
-            except Exception:
-                log.exception("live query: after_live_query_event for %r failed", subscription)
-                return None
-            if sent is None:
-                return None
-            event, obj, before = sent
+            if hooked and who is not None:
+                if hooks is None:
+                    return None
+                try:
+                    sent = await hooks.after_event(class_name, parts, who)
+                except ParseError as error:  # as Parse: an error frame to this subscriber instead of the event
+                    return error_frame(error.code, error.message, reconnect=False,
+                                       request_id=subscription.request_id)
+                except Exception:
+                    log.exception("live query: after_live_query_event for %r failed", subscription)
+                    return None
+                if sent is None:
+                    return None
+                event, obj, before = sent
             keys = subscription.keys
-            object_bytes = object_json(class_name, select_keys(obj, keys))
-            if before is not None and event in WITH_ORIGINAL:
-                return event_frame(event, subscription.ident, object_bytes,
-                                   object_json(class_name, select_keys(before, keys)))
+            obj = select_keys(obj, keys)
+            before = select_keys(before, keys) if before is not None and event in WITH_ORIGINAL else None
+            include = subscription.include
+            if fetch is not None and include is not None:
+                fetched = await fetch.get()
+                if fetched:
+                    def present(name: str, doc: Document) -> Document:
+                        return hub._visible_fields(principal, name, doc)
+
+                    obj = expand(obj, include.tree, fetched, present)
+                    before = None if before is None else expand(before, include.tree, fetched, present)
+            object_bytes = object_json(class_name, obj)
+            if before is not None:
+                return event_frame(event, subscription.ident, object_bytes, object_json(class_name, before))
             return event_frame(event, subscription.ident, object_bytes)
 
         return produce
+
+    def shared_fetch(self, subscription: Subscription) -> SharedFetch | None:
+        """This event's read of the objects `subscription` includes, shared with every subscriber that includes the
+        same paths and reads with the same ACL keys."""
+        include, reads = subscription.include, self.hub.reads
+        if include is None or reads is None:
+            return None
+        principal = subscription.principal
+        key = (include.paths, subscription.acl, principal.is_master, principal.is_read_only_master)
+        if self.fetches is None:
+            self.fetches = {}
+        shared = self.fetches.get(key)
+        if shared is None:
+            documents, class_name = (self.current, self.original), self.class_name
+            shared = self.fetches[key] = SharedFetch(
+                lambda: fetch_pointed(reads, principal, class_name, include.tree, documents))
+        return shared
 
     def can_read(self, subscription: Subscription, doc: Document, readers: list[Any] | None) -> bool:
         principal = subscription.principal

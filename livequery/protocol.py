@@ -53,6 +53,10 @@ class QuerySpec(msgspec.Struct, kw_only=True):
     keys: list[str] | None = None
     fields: list[str] | None = None  # the pre-PS7 name of `keys`
     watch: list[str] | None = None
+    # our extensions (unknown to Parse's server, which ignores them): livequery/include.py, livequery/snapshot.py
+    include: list[str] | str | None = None
+    limit: int | None = None  # of the snapshot
+    order: str | None = None  # of the snapshot, as REST's `order`
 
     def selected_keys(self) -> tuple[str, ...] | None:
         chosen = self.keys if self.keys is not None else self.fields
@@ -69,6 +73,7 @@ class Subscribe(msgspec.Struct, kw_only=True):
     # Our extension (Parse Server ignores unknown fields): resume from a position token; present at all (even
     # null), event frames carry their position.
     resumeFrom: str | None | msgspec.UnsetType = msgspec.UNSET
+    snapshot: bool = False  # our extension: send the matching objects first (livequery/snapshot.py)
 
 
 class Update(Subscribe, kw_only=True):
@@ -79,10 +84,17 @@ class Unsubscribe(msgspec.Struct, kw_only=True):
     requestId: int
 
 
-ClientMessage = Connect | Subscribe | Update | Unsubscribe
+class QueryRequest(msgspec.Struct, kw_only=True):
+    """`op: query` (the JS SDK's `subscription.find()`): the subscription's snapshot, answered by `result`."""
+
+    requestId: int
+
+
+ClientMessage = Connect | Subscribe | Update | Unsubscribe | QueryRequest
 
 _MESSAGE_TYPES: dict[str, type[ClientMessage]] = {
     "connect": Connect, "subscribe": Subscribe, "update": Update, "unsubscribe": Unsubscribe,
+    "query": QueryRequest,
 }
 
 
@@ -113,6 +125,8 @@ def decode_message(data: str | bytes) -> ClientMessage:
         spec = message.query
         for name in ("keys", "fields", "watch"):
             _check_field_list(name, getattr(spec, name))
+        if spec.limit is not None and spec.limit < 0:
+            raise ProtocolError(LiveQueryErrorCode.INVALID_MESSAGE, "query.limit must not be negative")
     return message
 
 

@@ -14,7 +14,9 @@ from typing import Any, Protocol
 import msgspec
 
 from auth.principal import Principal
+from livequery.include import Includes
 from livequery.matcher import DATE_KEYS, MISSING, Matcher, compile_query
+from livequery.reads import Reading
 from storage.query import And, Compare, Field, In, Node, parse_where
 from storage.schema import validate_class_name
 from storage.values import Pointer
@@ -55,12 +57,13 @@ class Query:
 class Subscription:
     """One client's subscription (a requestId on one connection). Identity-hashed."""
 
-    __slots__ = ("acl", "ident", "keys", "owner", "positions", "principal", "query", "request_id", "session_token",
-                 "since", "watch")
+    __slots__ = ("acl", "ident", "include", "keys", "owner", "positions", "principal", "query", "reading",
+                 "request_id", "session_token", "since", "watch")
 
     def __init__(self, owner: Subscriber | None, request_id: int, query: Query, principal: Principal, *,
                  keys: tuple[str, ...] | None = None, watch: tuple[str, ...] | None = None,
-                 ident: bytes = b"", session_token: str | None = None) -> None:
+                 ident: bytes = b"", session_token: str | None = None, include: Includes | None = None,
+                 reading: Reading | None = None) -> None:
         self.owner = owner
         self.request_id = request_id
         self.query = query
@@ -72,6 +75,8 @@ class Subscription:
         self.session_token = session_token
         self.since = 0  # the position it was subscribed at (livequery/resume.py)
         self.positions = False  # its event frames carry their position (the `resumeFrom` extension)
+        self.include = include  # None (the usual case): events carry plain pointers, at no cost
+        self.reading = reading if reading is not None else Reading()  # what a snapshot of it reads
 
     def __repr__(self) -> str:
         return f"Subscription({self.request_id}, {self.query.class_name}, user={self.principal.user_id})"

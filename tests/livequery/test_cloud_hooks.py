@@ -132,3 +132,17 @@ async def test_after_live_query_write_runs_once_per_write_for_every_subscriber(
         assert (await client.receive())["object"]["label"] == "3 points"
         assert (await client.receive())["object"]["label"] == "5 points"  # the dropped one never came
     assert live_cloud.write_hook_runs == [3, -1, 5]  # type: ignore[attr-defined]
+
+
+async def test_after_live_query_event_and_include_both_apply_to_an_event(live_server: LiveServer) -> None:
+    """Our `include` extension with a hook: the hook's changes stay, and the pointers it leaves are included."""
+    author = await live_server.call("POST", "/classes/Author", {"name": "Ann"})
+    reader = await _user_client(live_server, "reader")
+    subscribed = await reader.subscribe(1, "Message", {}, query_extra={"include": ["author"]})
+    assert subscribed["op"] == "subscribed"
+    await live_server.call("POST", "/classes/Message", {"text": "hi", "draft": "x", "author": {
+        "__type": "Pointer", "className": "Author", "objectId": author["objectId"]}})
+    event = await reader.receive()
+    assert event["object"]["seenBy"] == "reader" and "draft" not in event["object"]
+    assert event["object"]["author"]["__type"] == "Object" and event["object"]["author"]["name"] == "Ann"
+    await reader.close()
