@@ -41,7 +41,7 @@ from livequery.events import (
     strip_hidden,
 )
 from livequery.hooks import EventParts, LiveHooks, Who
-from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
+from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame, event_parts
 from livequery.subscriptions import Subscription, SubscriptionIndex
 
 log = logging.getLogger(__name__)
@@ -389,6 +389,10 @@ class Hub:
                 self.index.remove(action.subscription)
 
 
+_Plan = tuple[LiveEventKind, Document, "Document | None", bytes, bytes]
+_NOTHING: _Plan = ("create", {}, None, b"", b"")  # this audience gets nothing from this event
+
+
 class _Fanout:
     """One event on its way out: per-event facts and the encoded objects, shared by its subscribers."""
 
@@ -406,6 +410,7 @@ class _Fanout:
         "objects_before",
         "objects_now",
         "original",
+        "plans",
     )
 
     def __init__(self, hub: Hub, class_name: str, current: Document, original: Document | None,
@@ -420,6 +425,7 @@ class _Fanout:
         self.denied_before = _restricted_to(original) if original is not None else None
         self.objects_now: dict[Hashable, bytes] = {}
         self.objects_before: dict[Hashable, bytes] = {}
+        self.plans: dict[tuple[Any, ...], _Plan] = {}
         self.delivered = 0
         self.coalescer: Coalescer | None = None
         hooks = hub.hooks
@@ -429,38 +435,50 @@ class _Fanout:
         owner = subscription.owner
         if owner is None or owner.closed:
             return
+        # What a subscriber gets depends only on who they are, their `keys`/`watch` and how the query matched: it
+        # is worked out once per event for each such audience, and a subscriber costs a look-up and a join. An
+        # id() key is safe: every principal is held by a subscription for the whole (synchronous) dispatch.
+        key = (id(subscription.principal), subscription.keys, subscription.watch, matched_before, matches_now)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans[key] = self.plan(subscription, matched_before, matches_now)
+        if plan is _NOTHING:
+            return
+        kind, shown, original, head, tail = plan
+        if self.hooked:
+            owner.offer_later(self.hooked_frame(subscription, kind, shown, original))  # type: ignore[attr-defined]
+        elif self.coalescer is not None:
+            self.coalescer.offer(owner, subscription.request_id, self.current.get("objectId"), kind,
+                                 b"".join((head, subscription.ident, tail)))
+        else:
+            owner.offer(b"".join((head, subscription.ident, tail)))
+        self.delivered += 1
+
+    def plan(self, subscription: Subscription, matched_before: bool, matches_now: bool) -> _Plan:
+        """The event kind, the states shown and the frame's shared parts for subscribers like this one."""
         if matches_now:
             matches_now = self.can_read(subscription, self.current, self.denied_now)
         if matched_before:
             matched_before = self.can_read(subscription, self.original, self.denied_before)  # type: ignore[arg-type]
         kind = classify(matched_before, matches_now, self.is_new, self.is_delete)
         if kind is None:
-            return
+            return _NOTHING
         if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
                                                                self.original):
-            return
+            return _NOTHING
         shown, original = self.current, self.original if kind in WITH_ORIGINAL else None
         if original is not None:
             if kind == "enter" and not self.can_read(subscription, original, self.denied_before):
                 original = None  # it entered because they may now read it: the state before was not theirs to see
             elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
                 shown = original  # it left because they may no longer read it: the last state they could see
-        if self.hooked:
-            owner.offer_later(self.hooked_frame(subscription, kind, shown, original))  # type: ignore[attr-defined]
-            self.delivered += 1
-            return
+        if self.hooked:  # the frame is made per subscriber, after their hook
+            return kind, shown, original, b"", b""
         object_bytes = self.encoded(subscription, shown,
                                     self.objects_now if shown is self.current else self.objects_before)
-        if original is None:
-            frame = event_frame(kind, subscription.ident, object_bytes)
-        else:
-            frame = event_frame(kind, subscription.ident, object_bytes,
-                                self.encoded(subscription, original, self.objects_before))
-        if self.coalescer is not None:
-            self.coalescer.offer(owner, subscription.request_id, self.current.get("objectId"), kind, frame)
-        else:
-            owner.offer(frame)
-        self.delivered += 1
+        original_bytes = None if original is None else self.encoded(subscription, original, self.objects_before)
+        head, tail = event_parts(kind, object_bytes, original_bytes)
+        return kind, shown, original, head, tail
 
     def hooked_frame(self, subscription: Subscription, kind: LiveEventKind, shown: Document,
                      before: Document | None) -> Produce:
