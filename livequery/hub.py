@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
@@ -50,6 +51,9 @@ Document = Mapping[str, Any]
 SendBytes = Callable[[bytes], Awaitable[None]]
 Produce = Callable[[], Awaitable["bytes | None"]]
 """Makes one frame later (an after_live_query_event hook's), or None to send nothing."""
+WriteFrames = Callable[[list[bytes]], bool]
+"""Writes text frames to the socket at once, without waiting (one transport write); False when the socket can take
+no more (closing or gone)."""
 Buffered = Callable[[], int]
 """Bytes the socket's transport holds, written but not yet taken by the peer (its write buffer size)."""
 CanSee = Callable[[Principal, str, Document], bool]
@@ -76,12 +80,18 @@ class Close(msgspec.Struct, frozen=True):
 
 class ClientHandle:
     """One connected websocket, as the endpoint sees it: feed it frames with `receive`, let `pump` (or `serve`)
-    write its outbox to the socket, and `close` it when the socket goes."""
+    write its outbox to the socket, and `close` it when the socket goes.
+
+    With a `write` (the endpoint's direct writer), frames skip the outbox: the ones offered during one loop iteration
+    go to the socket together in one write when the iteration ends (Hub._flush), with no task switch per frame.
+    The outbox then only carries the Close."""
 
     def __init__(self, hub: Hub, send: SendBytes, outbox_size: int, buffered: Buffered | None = None,
-                 budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+                 budget_bytes: int = DEFAULT_BUDGET_BYTES, write: WriteFrames | None = None) -> None:
         self._hub = hub
         self._send = send
+        self._write = write
+        self._pending: list[bytes] = []  # direct writing: frames offered since the last flush
         self.outbox: asyncio.Queue[bytes | Close] = asyncio.Queue(max(2, outbox_size))
         # What this client holds in the server: its outbox and its transport's write buffer, in bytes. A client
         # over its budget is closed: frames a stalled reader never takes must not pile up anywhere.
@@ -134,12 +144,34 @@ class ClientHandle:
         if held and held + len(frame) > self._budget:
             self._too_slow(f"{held} bytes undelivered")
             return
+        if self._write is not None:
+            if not self._pending:
+                self._hub._flush_later(self)
+            self._pending.append(frame)
+            self._queued_bytes += len(frame)
+            return
         try:
             self.outbox.put_nowait(frame)
         except asyncio.QueueFull:
             self._too_slow(f"{self.outbox.qsize()} frames queued")
             return
         self._queued_bytes += len(frame)
+
+    def flush(self) -> None:
+        """Write the frames offered since the last flush to the socket, in one write (direct writing only)."""
+        frames = self._pending
+        if not frames or self.closed:
+            return
+        self._pending = []
+        self._queued_bytes = 0
+        try:
+            written = self._write(frames)  # type: ignore[misc]
+        except Exception as exc:
+            log.debug("live query client %s: write failed: %r", self.client_id, exc)
+            written = False
+        if not written:
+            self._hub.frames_dropped += len(frames)
+            self.close(1011, "send failed")
 
     def _too_slow(self, backlog: str) -> None:
         log.warning("live query client %s is too slow (%s): closing it", self.client_id, backlog)
@@ -181,7 +213,8 @@ class ClientHandle:
         if self.closed:
             return
         self.closed = True
-        self._hub.frames_dropped += self.outbox.qsize()
+        self._hub.frames_dropped += self.outbox.qsize() + len(self._pending)
+        self._pending = []
         self._later = None
         if self._later_task is not None and self._later_task is not asyncio.current_task():
             self._later_task.cancel()
@@ -289,6 +322,7 @@ class Hub:
         self._budget_bytes = budget_bytes
         self.max_subscriptions = max_subscriptions
         self._clients: set[ClientHandle] = set()
+        self._unflushed: list[ClientHandle] = []  # direct-writing clients with frames offered this iteration
         self._dispatching = False
         self._release_later: list[ClientHandle] = []
         self.events_seen = 0
@@ -306,17 +340,31 @@ class Hub:
         """Frames waiting in each open client's outbox (for metrics; O(clients))."""
         return [client.outbox.qsize() for client in self._clients if not client.closed]
 
-    def connect(self, send: SendBytes, buffered: Buffered | None = None) -> ClientHandle:
+    def connect(self, send: SendBytes, buffered: Buffered | None = None,
+                write: WriteFrames | None = None) -> ClientHandle:
         """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it; `buffered` tells how many bytes
-        its transport still holds (None: only the outbox is counted)."""
-        client = ClientHandle(self, send, self._outbox_size, buffered, self._budget_bytes)
+        its transport still holds (None: only the outbox is counted); `write`, when the endpoint can write frames to
+        the socket directly, is used for every frame but the farewell."""
+        client = ClientHandle(self, send, self._outbox_size, buffered, self._budget_bytes, write)
         self._clients.add(client)
         return client
+
+    def _flush_later(self, client: ClientHandle) -> None:
+        """`client` has its first frame of this loop iteration: write it (and what follows) when the iteration ends."""
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._unflushed.append(client)
+
+    def _flush(self) -> None:
+        clients, self._unflushed = self._unflushed, []
+        for client in clients:
+            client.flush()
 
     async def run(self, bus: Bus, *, first: EventHook | None = None) -> None:
         """Consume the bus until cancelled. `first` sees each event before it is delivered (auth's upkeep after
         another process's log-out or role change), so deliveries follow such a change from the next event on."""
         hooks = self.hooks
+        yield_at = time.perf_counter()  # not loop.time(): uvloop's stands still until the loop turns
         async with bus.subscribe() as events:
             async for event in events:
                 if first is not None:
@@ -330,7 +378,11 @@ class Hub:
                         continue
                     event = hooked
                 self.dispatch(event)
-                await asyncio.sleep(0)  # let writers and readers run between events, even under a backlog
+                if time.perf_counter() >= yield_at:
+                    # let writers and readers run between events, even under a backlog; a backlog is dispatched a
+                    # millisecond at a time, so each client's frames of it go out in one write
+                    await asyncio.sleep(0)
+                    yield_at = time.perf_counter() + 0.001
 
     async def refresh_sessions(self, user_id: str | None = None) -> None:
         """Resolve subscribers' sessions again (after a logout or a role change), for all or for one user."""
