@@ -10,7 +10,9 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from api import examples
 from api.cloud.http import cloud_route_endpoint
@@ -131,9 +133,24 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         *(graphql.routes() if graphql is not None else []),
         *(examples.web_routes(settings, folder) if folder else []),
-        # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
-        WebSocketRoute("/{path:path}", live_endpoint),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = _App(routes=routes, lifespan=lifespan)
+    app.other_sockets = frozenset() if graphql is None else frozenset({settings.graphql_path})
     app.state.services = services
     return app
+
+
+class _App(Starlette):
+    """Starlette, except that a LiveQuery socket goes straight to its endpoint, past the middleware and router
+    (they do nothing for a socket): every idle socket would otherwise hold their coroutine frames and closures
+    (~4 KB), and the endpoint gets uvicorn's own `send`, whose protocol it writes frames to directly."""
+
+    other_sockets: frozenset[str] = frozenset()  # socket paths some other route serves (GraphQL's)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
+        if scope["type"] == "websocket" and scope["path"] not in self.other_sockets:
+            scope["app"] = self
+            await live_endpoint(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)

@@ -101,6 +101,8 @@ async def live_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     protocol = _sansio_protocol(websocket)
     transport = protocol.transport if protocol is not None else None
+    if protocol is not None:  # uvicorn reads its handshake's request and response only during the handshake
+        protocol.request = protocol.response = None  # type: ignore[assignment]
 
     async def send(frame: bytes) -> None:
         await websocket.send_text(frame.decode())  # the SDKs read text frames only

@@ -41,7 +41,8 @@ def running_server(*extra: str, port: int | None = None) -> Iterator[str]:
                             break
                 except OSError:
                     if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("server did not start: " + (process.stderr.read() or b"").decode()[-2000:])
+                        raise RuntimeError(
+                            "server did not start: " + (process.stderr.read() or b"").decode()[-2000:]) from None
                     time.sleep(0.1)
             yield url
         finally:

@@ -82,9 +82,9 @@ class ClientHandle:
     """One connected websocket, as the endpoint sees it: feed it frames with `receive`, let `pump` (or `serve`)
     write its outbox to the socket, and `close` it when the socket goes.
 
-    With a `write` (the endpoint's direct writer), frames skip the outbox: the ones offered during one loop iteration
-    go to the socket together in one write when the iteration ends (Hub._flush), with no task switch per frame.
-    The outbox then only carries the Close."""
+    With a `write` (the endpoint's direct writer) there is no outbox and no pump: the frames offered during one loop
+    iteration go to the socket together in one write when the iteration ends (Hub._flush), with no task switch per
+    frame, and `serve` reads in the caller's task (an idle socket holds no queue and no task of its own)."""
 
     def __init__(self, hub: Hub, send: SendBytes, outbox_size: int, buffered: Buffered | None = None,
                  budget_bytes: int = DEFAULT_BUDGET_BYTES, write: WriteFrames | None = None) -> None:
@@ -92,7 +92,9 @@ class ClientHandle:
         self._send = send
         self._write = write
         self._pending: list[bytes] = []  # direct writing: frames offered since the last flush
-        self.outbox: asyncio.Queue[bytes | Close] = asyncio.Queue(max(2, outbox_size))
+        self._outbox_size = max(2, outbox_size)
+        self.outbox: asyncio.Queue[bytes | Close] | None = None if write else asyncio.Queue(self._outbox_size)
+        self._closing: Close | None = None  # direct writing: how the socket is to be closed
         # What this client holds in the server: its outbox and its transport's write buffer, in bytes. A client
         # over its budget is closed: frames a stalled reader never takes must not pile up anywhere.
         self._buffered = buffered
@@ -150,10 +152,12 @@ class ClientHandle:
             self._pending.append(frame)
             self._queued_bytes += len(frame)
             return
+        outbox = self.outbox
+        assert outbox is not None
         try:
-            self.outbox.put_nowait(frame)
+            outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            self._too_slow(f"{self.outbox.qsize()} frames queued")
+            self._too_slow(f"{outbox.qsize()} frames queued")
             return
         self._queued_bytes += len(frame)
 
@@ -187,7 +191,7 @@ class ClientHandle:
         if self._later is None:
             self._later = deque()
             self._later_task = asyncio.get_running_loop().create_task(self._run_later())
-        elif len(self._later) >= self.outbox.maxsize:
+        elif len(self._later) >= self._outbox_size:
             self._too_slow(f"{len(self._later)} frames waiting behind a hook")
             return
         self._later.append(produce)
@@ -213,28 +217,41 @@ class ClientHandle:
         if self.closed:
             return
         self.closed = True
-        self._hub.frames_dropped += self.outbox.qsize() + len(self._pending)
+        self._hub.frames_dropped += self.backlog()
         self._pending = []
         self._later = None
         if self._later_task is not None and self._later_task is not asyncio.current_task():
             self._later_task.cancel()
-        while not self.outbox.empty():  # what is still queued is dropped: the socket is going
-            self.outbox.get_nowait()
         self._queued_bytes = 0
-        self.outbox.put_nowait(Close(code, reason, farewell))
-        if self._sending and self._pump is not None and self._pump is not asyncio.current_task():
-            self._interrupted = True  # a send stuck on a peer that does not read: abandon it
+        outbox = self.outbox
+        if outbox is None:
+            self._closing = Close(code, reason, farewell)
+            interrupt = True  # `serve` is waiting for the client's next frame: stop waiting
+        else:
+            while not outbox.empty():  # what is still queued is dropped: the socket is going
+                outbox.get_nowait()
+            outbox.put_nowait(Close(code, reason, farewell))
+            interrupt = self._sending  # a send stuck on a peer that does not read: abandon it
+        if interrupt and self._pump is not None and self._pump is not asyncio.current_task():
+            self._interrupted = True
             self._pump.cancel()
         self._hub._release(self)
+
+    def backlog(self) -> int:
+        """Frames offered to this client and not yet handed to its socket."""
+        return len(self._pending) if self.outbox is None else self.outbox.qsize()
 
     async def pump(self, *, farewell_timeout: float = 1.0) -> Close:
         """Write the outbox to the socket until the client is closed; returns how to close the socket.
 
         `close` interrupts a send that is stuck on a peer which stopped reading."""
+        outbox = self.outbox
+        if outbox is None:
+            raise RuntimeError("a directly written client has no outbox to pump: use serve()")
         self._pump = task = asyncio.current_task()
         try:
             while True:
-                item = await self.outbox.get()
+                item = await outbox.get()
                 if isinstance(item, Close):
                     if item.farewell is not None and not self._interrupted:
                         try:
@@ -262,6 +279,8 @@ class ClientHandle:
     async def serve(self, messages: AsyncIterable[str | bytes]) -> Close:
         """Run the connection: read `messages` (the socket's text frames; it ends when the client goes) and
         write the outbox, until either ends. Returns how to close the socket."""
+        if self.outbox is None:
+            return await self._serve_direct(messages)
 
         async def read() -> None:
             try:
@@ -281,6 +300,34 @@ class ClientHandle:
         finally:
             self.close()
         return result
+
+    async def _serve_direct(self, messages: AsyncIterable[str | bytes]) -> Close:
+        """`serve` for a directly written client: frames go out from Hub._flush, so this task only reads, and
+        `close` cancels the wait for the next frame."""
+        self._pump = task = asyncio.current_task()
+        try:
+            async for data in messages:
+                await self.receive(data)
+                if self.closed:
+                    break
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            if task is not None:
+                task.uncancel()  # our own interruption: closed elsewhere (too slow, write failed, shut down)
+        except Exception:
+            log.exception("live query client %s: reading failed", self.client_id)
+        finally:
+            self._pump = None
+        self.close()
+        closing = self._closing
+        assert closing is not None
+        if closing.farewell is not None and self._write is not None:
+            try:
+                self._write([closing.farewell])
+            except Exception as exc:  # the socket is gone: closing is all that is left
+                log.debug("live query client %s: farewell not sent: %r", self.client_id, exc)
+        return closing
 
 
 class Hub:
@@ -338,7 +385,7 @@ class Hub:
 
     def outbox_depths(self) -> list[int]:
         """Frames waiting in each open client's outbox (for metrics; O(clients))."""
-        return [client.outbox.qsize() for client in self._clients if not client.closed]
+        return [client.backlog() for client in self._clients if not client.closed]
 
     def connect(self, send: SendBytes, buffered: Buffered | None = None,
                 write: WriteFrames | None = None) -> ClientHandle:
