@@ -10,8 +10,9 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from api import examples
 from api.cloud.http import cloud_route_endpoint
@@ -99,13 +100,23 @@ class App(Starlette):
     route until the catch-all API route) and its request/response wrapper: about a tenth of a request's CPU. The
     API endpoint answers every failure itself, so a request for it (under the mount path, not a file, a cloud
     route or /metrics, which have their own routes) skips them; everything else is routed as before.
+
+    A LiveQuery socket, too, goes straight to its endpoint (the middleware and router do nothing for a socket):
+    every idle socket would otherwise hold their coroutine frames and closures (~4 KB), and the endpoint gets
+    uvicorn's own `send`, whose protocol it writes frames to directly.
     """
 
     api_prefix: str = ""  # the mount path and "/"; empty: no shortcut
     not_api: tuple[str, ...] = ()  # paths under the prefix other routes serve
     api_endpoint: Callable[[Request], Awaitable[Response]] | None = None
+    other_sockets: frozenset[str] = frozenset()  # socket paths some other route serves (GraphQL's)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
+        if scope["type"] == "websocket" and scope["path"] not in self.other_sockets:
+            scope["app"] = self
+            await live_endpoint(WebSocket(scope, receive, send))
+            return
         if (scope["type"] == "http" and self.api_endpoint is not None and scope["method"] in _API_METHODS
                 and not scope.get("root_path")):
             path: str = scope["path"]
@@ -177,13 +188,13 @@ def create_app(settings: Settings, cloud: Cloud | None = None) -> Starlette:
         Route(mount + "/{path:path}", parse_endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
         *(graphql.routes() if graphql is not None else []),
         *(examples.web_routes(settings, folder) if folder else []),
-        # Parse Server does not check a LiveQuery socket's path; the SDKs use the REST URL's, but any will do
-        WebSocketRoute("/{path:path}", live_endpoint),
     ]
     app = App(routes=routes, lifespan=lifespan)
+    app.other_sockets = frozenset() if graphql is None else frozenset({settings.graphql_path})
     app.state.services = services
     if mount:
         app.api_prefix = mount + "/"
         app.not_api = (mount + "/files", settings.cloud_route_prefix + "/", "/metrics")
         app.api_endpoint = parse_endpoint
     return app
+

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from api import permissions
 from api.output import with_file_urls
@@ -137,14 +139,18 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 async def live_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.services.hub
     await websocket.accept()
-    transport = _transport_of(websocket)
+    protocol = _sansio_protocol(websocket)
+    transport = protocol.transport if protocol is not None else None
+    if protocol is not None:  # uvicorn reads its handshake's request and response only during the handshake
+        protocol.request = protocol.response = None  # type: ignore[assignment]
 
     async def send(frame: bytes) -> None:
         await websocket.send_text(frame.decode())  # the SDKs read text frames only
 
-    handle = hub.connect(send, transport.get_write_buffer_size if transport is not None else None)
+    handle = hub.connect(send, transport.get_write_buffer_size if transport is not None else None,
+                         direct_writer(protocol) if protocol is not None else None)
     acks: AckPings = websocket.app.state.services.acks
-    ping = _ack_ping(websocket, handle) if hub.resumes is not None else None
+    ping = _ack_ping(protocol, handle) if hub.resumes is not None and protocol is not None else None
     if ping is not None:
         acks.add(handle, ping)
     try:
@@ -174,11 +180,10 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
         yield text if text is not None else message.get("bytes") or b""
 
 
-def _ack_ping(websocket: WebSocket, handle: ClientHandle) -> Callable[[int], None] | None:
+def _ack_ping(protocol: WebSocketsSansIOProtocol, handle: ClientHandle) -> Callable[[int], None] | None:
     """A function that pings the socket with a position, its pong acknowledging it (livequery/resume.py), or None
     when the server's websocket implementation does not let us. ASGI has no pings: this uses uvicorn's
     websockets-sansio protocol (`livequery serve` runs it), whose `conn` is a python-websockets protocol."""
-    protocol = _server_protocol(getattr(websocket, "_send", None))
     conn, transport = getattr(protocol, "conn", None), getattr(protocol, "transport", None)
     answered = getattr(protocol, "handle_pong", None)
     if not hasattr(conn, "send_ping") or not hasattr(conn, "data_to_send") or answered is None or transport is None:
@@ -202,25 +207,51 @@ def _ack_ping(websocket: WebSocket, handle: ClientHandle) -> Callable[[int], Non
     return ping
 
 
-def _server_protocol(send: Any, depth: int = 4) -> Any:
-    """The object whose bound method is the ASGI `send` (uvicorn's protocol), looking through the closures of
-    the wrappers starlette puts around it (exception handling)."""
-    owner = getattr(send, "__self__", None)
-    if owner is not None or depth == 0:
-        return owner
-    for cell in getattr(send, "__closure__", None) or ():
-        try:
-            inner = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-        if callable(inner) and (found := _server_protocol(inner, depth - 1)) is not None:
-            return found
+def _sansio_protocol(websocket: WebSocket) -> WebSocketsSansIOProtocol | None:
+    """uvicorn's websocket protocol object under this socket (we serve with ws="websockets-sansio"), or None when
+    served otherwise (then frames take the ASGI path). ASGI does not expose it: the `send` callable starlette holds
+    is the protocol's bound method, possibly wrapped by middleware closures."""
+    seen: list[object] = [getattr(websocket, "_send", None)]
+    for candidate in seen:  # a breadth-first walk through a few wrapper closures
+        if len(seen) > 16:
+            break
+        owner = getattr(candidate, "__self__", None)
+        if isinstance(owner, WebSocketsSansIOProtocol):
+            return owner
+        for cell in getattr(candidate, "__closure__", None) or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if callable(content):
+                seen.append(content)
     return None
 
 
-def _transport_of(websocket: WebSocket) -> asyncio.WriteTransport | None:
-    """The socket's asyncio transport, whose write buffer counts against a slow client's budget. ASGI does not
-    expose it: uvicorn's websocket protocol object is the owner of the `send` callable starlette wraps."""
-    protocol = _server_protocol(getattr(websocket, "_send", None))
-    transport = getattr(protocol, "transport", None)
-    return transport if hasattr(transport, "get_write_buffer_size") and hasattr(transport, "abort") else None
+def direct_writer(protocol: WebSocketsSansIOProtocol) -> Callable[[list[bytes]], bool]:
+    """Writes LiveQuery text frames straight to the socket's transport: no ASGI message, no await, one write for
+    all the frames a client got in one loop iteration. The bytes are what the websockets library would write for
+    them (server frames are unmasked, FIN set, uncompressed); uvicorn's own writes (pings, pongs, the close) are
+    whole frames too, so they never interleave inside one."""
+    transport = protocol.transport
+
+    def write(frames: list[bytes]) -> bool:
+        if protocol.close_sent or protocol.disconnected or transport.is_closing():
+            return False
+        if len(frames) == 1:
+            frame = frames[0]
+            transport.write(_text_header(len(frame)) + frame)
+        else:
+            transport.write(b"".join([part for frame in frames for part in (_text_header(len(frame)), frame)]))
+        return True
+
+    return write
+
+
+def _text_header(length: int) -> bytes:
+    """The header of an unmasked final text frame of `length` payload bytes (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)

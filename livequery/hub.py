@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from collections.abc import Set as AbstractSet
@@ -44,7 +45,7 @@ from livequery.events import (
 from livequery.history import History
 from livequery.hooks import EventParts, LiveHooks, Who
 from livequery.include import SharedFetch, expand, fetch_pointed
-from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
+from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame, event_parts
 from livequery.resume import Joined, Resumes, with_position
 from livequery.reads import LiveReads
 from livequery.snapshot import start_snapshot
@@ -56,6 +57,9 @@ Document = Mapping[str, Any]
 SendBytes = Callable[[bytes], Awaitable[None]]
 Produce = Callable[[], Awaitable["bytes | None"]]
 """Makes one frame later (an after_live_query_event hook's), or None to send nothing."""
+WriteFrames = Callable[[list[bytes]], bool]
+"""Writes text frames to the socket at once, without waiting (one transport write); False when the socket can take
+no more (closing or gone)."""
 Buffered = Callable[[], int]
 """Bytes the socket's transport holds, written but not yet taken by the peer (its write buffer size)."""
 CanSee = Callable[[Principal, str, Document], bool]
@@ -96,13 +100,21 @@ class Close(msgspec.Struct, frozen=True):
 
 class ClientHandle:
     """One connected websocket, as the endpoint sees it: feed it frames with `receive`, let `pump` (or `serve`)
-    write its outbox to the socket, and `close` it when the socket goes."""
+    write its outbox to the socket, and `close` it when the socket goes.
+
+    With a `write` (the endpoint's direct writer) there is no outbox and no pump: the frames offered during one loop
+    iteration go to the socket together in one write when the iteration ends (Hub._flush), with no task switch per
+    frame, and `serve` reads in the caller's task (an idle socket holds no queue and no task of its own)."""
 
     def __init__(self, hub: Hub, send: SendBytes, outbox_size: int, buffered: Buffered | None = None,
-                 budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+                 budget_bytes: int = DEFAULT_BUDGET_BYTES, write: WriteFrames | None = None) -> None:
         self._hub = hub
         self._send = send
-        self.outbox: asyncio.Queue[bytes | Close] = asyncio.Queue(max(2, outbox_size))
+        self._write = write
+        self._pending: list[bytes] = []  # direct writing: frames offered since the last flush
+        self._outbox_size = max(2, outbox_size)
+        self.outbox: asyncio.Queue[bytes | Close] | None = None if write else asyncio.Queue(self._outbox_size)
+        self._closing: Close | None = None  # direct writing: how the socket is to be closed
         # What this client holds in the server: its outbox and its transport's write buffer, in bytes. A client
         # over its budget is closed: frames a stalled reader never takes must not pile up anywhere.
         self._buffered = buffered
@@ -167,7 +179,7 @@ class ClientHandle:
         events up to it has been written to the socket and it is newer than the last acknowledged; else None."""
         position = self._hub.position
         if (position <= self.acked or self.closed or self._sending or self._later is not None or self.held_back
-                or not self.outbox.empty() or not self.connection.subscriptions):
+                or self.backlog() or not self.connection.subscriptions):
             return None
         return position
 
@@ -184,12 +196,36 @@ class ClientHandle:
         if held and held + len(frame) > self._budget:
             self._too_slow(f"{held} bytes undelivered")
             return
+        if self._write is not None:
+            if not self._pending:
+                self._hub._flush_later(self)
+            self._pending.append(frame)
+            self._queued_bytes += len(frame)
+            return
+        outbox = self.outbox
+        assert outbox is not None
         try:
-            self.outbox.put_nowait(frame)
+            outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            self._too_slow(f"{self.outbox.qsize()} frames queued")
+            self._too_slow(f"{outbox.qsize()} frames queued")
             return
         self._queued_bytes += len(frame)
+
+    def flush(self) -> None:
+        """Write the frames offered since the last flush to the socket, in one write (direct writing only)."""
+        frames = self._pending
+        if not frames or self.closed:
+            return
+        self._pending = []
+        self._queued_bytes = 0
+        try:
+            written = self._write(frames)  # type: ignore[misc]
+        except Exception as exc:
+            log.debug("live query client %s: write failed: %r", self.client_id, exc)
+            written = False
+        if not written:
+            self._hub.frames_dropped += len(frames)
+            self.close(1011, "send failed")
 
     def _too_slow(self, backlog: str) -> None:
         log.warning("live query client %s is too slow (%s): closing it", self.client_id, backlog)
@@ -205,7 +241,7 @@ class ClientHandle:
         if self._later is None:
             self._later = deque()
             self._later_task = asyncio.get_running_loop().create_task(self._run_later())
-        elif len(self._later) >= self.outbox.maxsize:
+        elif len(self._later) >= self._outbox_size:
             self._too_slow(f"{len(self._later)} frames waiting behind a hook")
             return
         self._later.append(produce)
@@ -231,27 +267,41 @@ class ClientHandle:
         if self.closed:
             return
         self.closed = True
-        self._hub.frames_dropped += self.outbox.qsize()
+        self._hub.frames_dropped += self.backlog()
+        self._pending = []
         self._later = None
         if self._later_task is not None and self._later_task is not asyncio.current_task():
             self._later_task.cancel()
-        while not self.outbox.empty():  # what is still queued is dropped: the socket is going
-            self.outbox.get_nowait()
         self._queued_bytes = 0
-        self.outbox.put_nowait(Close(code, reason, farewell))
-        if self._sending and self._pump is not None and self._pump is not asyncio.current_task():
-            self._interrupted = True  # a send stuck on a peer that does not read: abandon it
+        outbox = self.outbox
+        if outbox is None:
+            self._closing = Close(code, reason, farewell)
+            interrupt = True  # `serve` is waiting for the client's next frame: stop waiting
+        else:
+            while not outbox.empty():  # what is still queued is dropped: the socket is going
+                outbox.get_nowait()
+            outbox.put_nowait(Close(code, reason, farewell))
+            interrupt = self._sending  # a send stuck on a peer that does not read: abandon it
+        if interrupt and self._pump is not None and self._pump is not asyncio.current_task():
+            self._interrupted = True
             self._pump.cancel()
         self._hub._release(self)
+
+    def backlog(self) -> int:
+        """Frames offered to this client and not yet handed to its socket."""
+        return len(self._pending) if self.outbox is None else self.outbox.qsize()
 
     async def pump(self, *, farewell_timeout: float = 1.0) -> Close:
         """Write the outbox to the socket until the client is closed; returns how to close the socket.
 
         `close` interrupts a send that is stuck on a peer which stopped reading."""
+        outbox = self.outbox
+        if outbox is None:
+            raise RuntimeError("a directly written client has no outbox to pump: use serve()")
         self._pump = task = asyncio.current_task()
         try:
             while True:
-                item = await self.outbox.get()
+                item = await outbox.get()
                 if isinstance(item, Close):
                     if item.farewell is not None and not self._interrupted:
                         try:
@@ -279,6 +329,8 @@ class ClientHandle:
     async def serve(self, messages: AsyncIterable[str | bytes]) -> Close:
         """Run the connection: read `messages` (the socket's text frames; it ends when the client goes) and
         write the outbox, until either ends. Returns how to close the socket."""
+        if self.outbox is None:
+            return await self._serve_direct(messages)
 
         async def read() -> None:
             try:
@@ -298,6 +350,34 @@ class ClientHandle:
         finally:
             self.close()
         return result
+
+    async def _serve_direct(self, messages: AsyncIterable[str | bytes]) -> Close:
+        """`serve` for a directly written client: frames go out from Hub._flush, so this task only reads, and
+        `close` cancels the wait for the next frame."""
+        self._pump = task = asyncio.current_task()
+        try:
+            async for data in messages:
+                await self.receive(data)
+                if self.closed:
+                    break
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            if task is not None:
+                task.uncancel()  # our own interruption: closed elsewhere (too slow, write failed, shut down)
+        except Exception:
+            log.exception("live query client %s: reading failed", self.client_id)
+        finally:
+            self._pump = None
+        self.close()
+        closing = self._closing
+        assert closing is not None
+        if closing.farewell is not None and self._write is not None:
+            try:
+                self._write([closing.farewell])
+            except Exception as exc:  # the socket is gone: closing is all that is left
+                log.debug("live query client %s: farewell not sent: %r", self.client_id, exc)
+        return closing
 
 
 class Hub:
@@ -344,6 +424,7 @@ class Hub:
         self._budget_bytes = budget_bytes
         self.max_subscriptions = max_subscriptions
         self._clients: set[ClientHandle] = set()
+        self._unflushed: list[ClientHandle] = []  # direct-writing clients with frames offered this iteration
         self._dispatching = False
         self._release_later: list[ClientHandle] = []
         self.events_seen = 0
@@ -363,7 +444,7 @@ class Hub:
 
     def outbox_depths(self) -> list[int]:
         """Frames waiting in each open client's outbox (for metrics; O(clients))."""
-        return [client.outbox.qsize() for client in self._clients if not client.closed]
+        return [client.backlog() for client in self._clients if not client.closed]
 
     def visible(self, principal: Principal, class_name: str, doc: Document) -> Document:
         """What `principal` may see of `doc`: the field filter every event object goes through."""
@@ -375,19 +456,32 @@ class Hub:
         check = _Fanout(self, class_name, {}, None, "update")
         return lambda subscription, doc: check.can_read(subscription, doc, _restricted_to(doc))
 
-    def connect(self, send: SendBytes, buffered: Buffered | None = None) -> ClientHandle:
+    def connect(self, send: SendBytes, buffered: Buffered | None = None,
+                write: WriteFrames | None = None) -> ClientHandle:
         """A new websocket. `send` writes one text frame (UTF-8 JSON bytes) to it; `buffered` tells how many bytes
-        its transport still holds (None: only the outbox is counted)."""
-        client = ClientHandle(self, send, self._outbox_size, buffered, self._budget_bytes)
+        its transport still holds (None: only the outbox is counted); `write`, when the endpoint can write frames to
+        the socket directly, is used for every frame but the farewell."""
+        client = ClientHandle(self, send, self._outbox_size, buffered, self._budget_bytes, write)
         self._clients.add(client)
         return client
+
+    def _flush_later(self, client: ClientHandle) -> None:
+        """`client` has its first frame of this loop iteration: write it (and what follows) when the iteration ends."""
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._unflushed.append(client)
+
+    def _flush(self) -> None:
+        clients, self._unflushed = self._unflushed, []
+        for client in clients:
+            client.flush()
 
     async def run(self, bus: Bus, *, first: EventHook | None = None) -> None:
         """Consume the bus until cancelled. `first` sees each event before it is delivered (auth's upkeep after
         another process's log-out or role change), so deliveries follow such a change from the next event on."""
         hooks = self.hooks
         loop = asyncio.get_running_loop()
-        yield_at = loop.time() + DISPATCH_SLICE_SECONDS
+        yield_at = time.perf_counter()  # not loop.time(): uvloop's stands still until the loop turns
         async with bus.subscribe() as events:
             async for event in events:
                 observer = self.observer
@@ -408,9 +502,11 @@ class Hub:
                     # runs after the writers this event woke (call_soon is FIFO): its frames are written by then,
                     # except to a client that still had a backlog (the outbox gauges show those)
                     loop.call_soon(observer.written, event)
-                if loop.time() >= yield_at:  # let writers and readers run between slices, even under a backlog
+                if time.perf_counter() >= yield_at:
+                    # let writers and readers run between slices, even under a backlog; a backlog is dispatched a
+                    # slice at a time, so each client's frames of it go out in one write
                     await asyncio.sleep(0)
-                    yield_at = loop.time() + DISPATCH_SLICE_SECONDS
+                    yield_at = time.perf_counter() + DISPATCH_SLICE_SECONDS
 
     async def refresh_sessions(self, user_id: str | None = None) -> None:
         """Resolve subscribers' sessions again (after a logout or a role change), for all or for one user."""
@@ -493,6 +589,10 @@ class Hub:
         return msgspec.json.encode(self.history.token(position) if self.history is not None else str(position))
 
 
+_Plan = tuple[LiveEventKind, Document, "Document | None", bytes, bytes]
+_NOTHING: _Plan = ("create", {}, None, b"", b"")  # this audience gets nothing from this event
+
+
 class _Fanout:
     """One event on its way out: per-event facts and the encoded objects, shared by its subscribers."""
 
@@ -511,6 +611,7 @@ class _Fanout:
         "objects_before",
         "objects_now",
         "original",
+        "plans",
     )
 
     def __init__(self, hub: Hub, class_name: str, current: Document, original: Document | None,
@@ -525,6 +626,7 @@ class _Fanout:
         self.denied_before = _restricted_to(original) if original is not None else None
         self.objects_now: dict[Hashable, bytes] = {}
         self.objects_before: dict[Hashable, bytes] = {}
+        self.plans: dict[tuple[Any, ...], _Plan] = {}
         self.delivered = 0
         self.coalescer: Coalescer | None = None
         self.fetches: dict[Hashable, SharedFetch] | None = None  # `include` reads, made once per kind of reader
@@ -535,33 +637,21 @@ class _Fanout:
         owner = subscription.owner
         if owner is None or owner.closed:
             return
-        if matches_now:
-            matches_now = self.can_read(subscription, self.current, self.denied_now)
-        if matched_before:
-            matched_before = self.can_read(subscription, self.original, self.denied_before)  # type: ignore[arg-type]
-        kind = classify(matched_before, matches_now, self.is_new, self.is_delete)
-        if kind is None:
+        # What a subscriber gets depends only on who they are, their `keys`/`watch` and how the query matched: it
+        # is worked out once per event for each such audience, and a subscriber costs a look-up and a join. An
+        # id() key is safe: every principal is held by a subscription for the whole (synchronous) dispatch.
+        key = (id(subscription.principal), subscription.keys, subscription.watch, matched_before, matches_now)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans[key] = self.plan(subscription, matched_before, matches_now)
+        if plan is _NOTHING:
             return
-        if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
-                                                               self.original):
-            return
-        shown, original = self.current, self.original if kind in WITH_ORIGINAL else None
-        if original is not None:
-            if kind == "enter" and not self.can_read(subscription, original, self.denied_before):
-                original = None  # it entered because they may now read it: the state before was not theirs to see
-            elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
-                shown = original  # it left because they may no longer read it: the last state they could see
-        if self.hooked or subscription.include is not None:
+        kind, shown, original, head, tail = plan
+        if self.hooked or subscription.include is not None:  # made in the client's own task, after hook/fetch
             owner.offer_later(self.later_frame(subscription, kind, shown, original))  # type: ignore[attr-defined]
             self.delivered += 1
             return
-        object_bytes = self.encoded(subscription, shown,
-                                    self.objects_now if shown is self.current else self.objects_before)
-        if original is None:
-            frame = event_frame(kind, subscription.ident, object_bytes)
-        else:
-            frame = event_frame(kind, subscription.ident, object_bytes,
-                                self.encoded(subscription, original, self.objects_before))
+        frame = b"".join((head, subscription.ident, tail))
         if subscription.positions:  # the `resumeFrom` extension: the event's position, which it may resume from
             frame = with_position(frame, self.hub.history_token(self.hub.position))
         if self.coalescer is not None:
@@ -569,6 +659,32 @@ class _Fanout:
         else:
             owner.offer(frame)
         self.delivered += 1
+
+    def plan(self, subscription: Subscription, matched_before: bool, matches_now: bool) -> _Plan:
+        """The event kind, the states shown and the frame's shared parts for subscribers like this one."""
+        if matches_now:
+            matches_now = self.can_read(subscription, self.current, self.denied_now)
+        if matched_before:
+            matched_before = self.can_read(subscription, self.original, self.denied_before)  # type: ignore[arg-type]
+        kind = classify(matched_before, matches_now, self.is_new, self.is_delete)
+        if kind is None:
+            return _NOTHING
+        if subscription.watch is not None and not passes_watch(kind, subscription.watch, self.current,
+                                                               self.original):
+            return _NOTHING
+        shown, original = self.current, self.original if kind in WITH_ORIGINAL else None
+        if original is not None:
+            if kind == "enter" and not self.can_read(subscription, original, self.denied_before):
+                original = None  # it entered because they may now read it: the state before was not theirs to see
+            elif kind == "leave" and not self.can_read(subscription, shown, self.denied_now):
+                shown = original  # it left because they may no longer read it: the last state they could see
+        if self.hooked:  # the frame is made per subscriber, after their hook
+            return kind, shown, original, b"", b""
+        object_bytes = self.encoded(subscription, shown,
+                                    self.objects_now if shown is self.current else self.objects_before)
+        original_bytes = None if original is None else self.encoded(subscription, original, self.objects_before)
+        head, tail = event_parts(kind, object_bytes, original_bytes)
+        return kind, shown, original, head, tail
 
     def later_frame(self, subscription: Subscription, kind: LiveEventKind, shown: Document,
                     before: Document | None) -> Produce:

@@ -192,7 +192,14 @@ def event_ident(client_id: str, installation_id: str | None, request_id: int) ->
 def event_frame(kind: str, ident: bytes, object_json: bytes, original_json: bytes | None = None) -> bytes:
     """An event frame around already-encoded objects: the objects are encoded once per event and audience, and
     only this small envelope is built per client."""
+    head, tail = event_parts(kind, object_json, original_json)
+    return b"".join((head, ident, tail))
+
+
+def event_parts(kind: str, object_json: bytes, original_json: bytes | None = None) -> tuple[bytes, bytes]:
+    """An event frame without its per-client middle (`event_ident`): `head + ident + tail` is the frame. The fan-out
+    builds these once per event and audience, so a subscriber costs one join."""
+    head = b'{"op":"' + kind.encode() + b'",'
     if original_json is None:
-        return b"".join((b'{"op":"', kind.encode(), b'",', ident, b',"object":', object_json, b"}"))
-    return b"".join((b'{"op":"', kind.encode(), b'",', ident, b',"object":', object_json,
-                     b',"original":', original_json, b"}"))
+        return head, b"".join((b',"object":', object_json, b"}"))
+    return head, b"".join((b',"object":', object_json, b',"original":', original_json, b"}"))

@@ -182,3 +182,18 @@ async def test_a_default_value_is_in_the_create_event_and_matches_queries_on_it(
     assert created["op"] == "create" and created["object"]["objectId"] == ticket["objectId"]
     assert created["object"]["status"] == "open"
     await client.close()
+
+
+async def test_events_of_every_frame_size_arrive_whole_and_in_order(live_server: LiveServer) -> None:
+    """Frames are written to the socket by the server itself: payloads under 126 bytes, up to 64 KiB and beyond
+    (the three websocket length encodings), several in one write, each arrive as one intact text frame."""
+    client = await live_server.client()
+    await client.receive()
+    await client.subscribe(1, "Blob", {})
+    sizes = [1, 200, 70_000, 5]
+    for size in sizes:
+        await live_server.call("POST", "/classes/Blob", {"text": "é" * size})
+    for size in sizes:
+        created = await client.receive()
+        assert created["op"] == "create" and created["object"]["text"] == "é" * size
+    await client.close()
