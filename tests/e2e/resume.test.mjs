@@ -161,6 +161,13 @@ describe('a Parse JS SDK client that loses its connection', T, () => {
   after(() => {
     for (const client of clients) client.close();
     proxy.close();
+    // Now and then (about 1 run in 3 on a quiet machine) something keeps node alive after every test passed: name
+    // what, then end, rather than let the runner wait its 180 s out. Not yet understood: see the README's notes.
+    setTimeout(() => {
+      const open = process._getActiveHandles().map((handle) => handle.constructor.name);
+      console.error(`still open after the tests: ${open.join(', ')}`);
+      process.exit(process.exitCode ?? 0);
+    }, 5000).unref();
   });
 
   let proxied;
