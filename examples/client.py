@@ -175,5 +175,19 @@ class LiveSubscriber:
             except asyncio.TimeoutError:
                 return frames
 
+    async def events_until(self, done: Any, timeout: float) -> list[dict[str, Any]]:
+        """Every frame that arrives until one for which `done(frame)` is true (or `timeout` seconds pass)."""
+        frames: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not frames or not done(frames[-1]):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                frames.append(await self.receive(timeout=left))
+            except asyncio.TimeoutError:
+                break
+        return frames
+
     async def close(self) -> None:
         await self.socket.close()

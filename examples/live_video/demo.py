@@ -69,7 +69,9 @@ async def play(parse: ParseClient, say: Say = print) -> None:
                                    for _ in range(BURST)))
     say(f"bob's script posts {BURST} likes at once (in {time.monotonic() - started:.1f} s): "
         f"{sum(r['points'] for r in burst)} point(s) earned")
-    frames = await watcher.events(quiet_seconds=1.0)
+    # Each reaction bumps the counter in an after_save, so the last updates may still be on their way: watch until
+    # the viewer holds the final count (the last coalesced update always comes), however slow the store.
+    frames = await watcher.events_until(lambda frame: frame["object"].get("total") == BURST + 1, timeout=60.0)
     last = frames[-1]["object"]
     say(f"  live -> viewer: {len(frames)} coalesced update(s) of ReactionCount for {BURST} reactions; "
         f"last: total {last['total']}, like {last['like']}, heart {last['heart']}")
