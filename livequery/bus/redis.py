@@ -123,6 +123,7 @@ class RedisBus:
         self._last_id = "0-0"
         self._publisher: aioredis.Redis | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._stopping = False  # the reader's loops end on it: a cancellation alone can be swallowed (see stop)
         self._first_attempt = asyncio.Event()
         self._connected = False
         self._was_connected = False
@@ -141,6 +142,7 @@ class RedisBus:
         against a healthy Redis is ready; with Redis down it returns anyway and keeps retrying."""
         if self._reader is not None:
             return
+        self._stopping = False
         self._publisher = self._client(retries=1)  # one retry replaces a pooled connection Redis closed
         self._first_attempt = asyncio.Event()
         self._reader = asyncio.create_task(self._read(), name=f"redis-bus:{self._stream}")
@@ -156,15 +158,14 @@ class RedisBus:
         if sender is not None:  # what was published before stop() still goes out, within the usual bound
             done, _ = await asyncio.wait([sender], timeout=2 * self._timeout)
             if not done:
-                sender.cancel()
-                await asyncio.wait([sender])
+                await _cancel_until_done(sender)
         rest, done = self._take_outbox()
         self.dropped += len(rest)
         _wake([done])
+        self._stopping = True
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()
-            await asyncio.wait([reader])  # not `await reader`: that would swallow our own cancellation
+            await _cancel_until_done(reader)
         publisher, self._publisher = self._publisher, None
         if publisher is not None:
             await _close_quietly(publisher)
@@ -303,7 +304,7 @@ class RedisBus:
         client = self._client(retries=0)  # reconnecting is this loop's job, not redis-py's
         delay = self._min_backoff
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await self._join(client)
                     await self._flush()
@@ -365,7 +366,7 @@ class RedisBus:
 
     async def _pump(self, client: aioredis.Redis) -> None:
         """Read the stream and hand every new entry to the local subscribers; raise when the link is lost."""
-        while True:
+        while not self._stopping:
             if self._buffer:  # a publish failed meanwhile: append what it kept before reading on
                 await self._flush()
             async with asyncio.timeout(2 * self._timeout):  # not wait_for: no task per read
@@ -424,6 +425,17 @@ class _Subscription:
 
     async def __anext__(self) -> ChangeEvent:
         return await self._queue.get()
+
+
+async def _cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end, cancelling again every half second. Once is not always enough on
+    Python 3.11: redis-py bounds its socket writes with `asyncio.wait_for`, which returns normally, swallowing
+    the cancellation, when the write completes in the same loop turn as the cancel (fixed in Python 3.12); the
+    task then runs on, and `stop()` waited for it forever. The loops also check `_stopping`, so a swallowed
+    cancel ends them at their next turn."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.5)  # not `await task`: that would swallow our own cancellation
 
 
 def _wake(waiting: list[asyncio.Future[None] | None]) -> None:

@@ -297,6 +297,34 @@ async def test_stop_cancels_the_subscriber_loop_even_during_an_outage(
     assert bus.health()["connected"] is False
 
 
+async def test_stop_ends_the_reader_even_when_redis_py_swallows_its_cancellation(
+    redis_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11, redis-py's `asyncio.wait_for` around a socket write returns normally when the write
+    completes in the loop turn the cancel arrives in: the reader ran on and the CI's teardown waited for it for
+    ever (1 run in 5 here). The swallowing is reproduced by hand: XREAD answers nothing instead of raising."""
+    original_xread = aioredis.Redis.xread
+    swallowed: list[bool] = []
+
+    async def xread_that_swallows_one_cancellation(self: aioredis.Redis, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original_xread(self, *args, **kwargs)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)
+            return []
+
+    monkeypatch.setattr(aioredis.Redis, "xread", xread_that_swallows_one_cancellation)
+    before = asyncio.all_tasks()
+    bus = RedisBus(redis_server, channel=f"swallow-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    await asyncio.sleep(0.2)  # the reader is blocked in XREAD
+    await asyncio.wait_for(bus.stop(), 5.0)
+    assert swallowed == [True]
+    assert asyncio.all_tasks() - before == set()
+
+
 async def test_every_field_of_an_event_crosses_the_bus_intact(make_bus: BusFactory) -> None:
     """What the hub and the auth follower rely on: an update's `original` and a notice's flag arrive as sent
     (through Redis: from another process)."""
