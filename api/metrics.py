@@ -50,9 +50,8 @@ HUB_COUNTERS = (
     ("bus_dropped", "Events the bus could not publish or deliver"),
     ("bus_reconnects", "Times the bus reconnected"),
     ("bus_undecodable", "Bus messages that could not be decoded"),
-    ("coalesced_updates", "Update frames merged away by coalescing (a later state replaced them within the window)"),
-    ("coalesced_frames_sent", "Frames sent for classes with coalescing"),
-    ("coalesced_updates_dropped", "Pending updates dropped because their subscription ended within the window"),
+    ("coalesced_updates", "Updates of coalesced classes merged into a later one within their window"),
+    ("coalesced_updates_sent", "Updates of coalesced classes fanned out (each once, to all its subscribers)"),
 )
 SUBSCRIPTIONS_HELP = "Live subscriptions by class"
 CONNECTED_HELP = "1 when the event bus is connected"
@@ -69,8 +68,7 @@ def hub_figures(hub: Hub, bus: Bus) -> tuple[dict[str, float], dict[str, int], d
         "slow_clients_closed": hub.slow_clients}
     coalescing = hub.coalesce_stats  # classes with coalesced delivery (serve --coalesce, live_query_options)
     values["coalesced_updates"] = coalescing.coalesced
-    values["coalesced_frames_sent"] = coalescing.sent
-    values["coalesced_updates_dropped"] = coalescing.dropped
+    values["coalesced_updates_sent"] = coalescing.sent
     for key in ("dropped", "reconnects", "undecodable"):
         if isinstance(health.get(key), int):
             values[f"bus_{key}"] = health[key]

@@ -127,10 +127,8 @@ class ClientHandle:
         # frames waiting behind an after_live_query_event hook of this client (None: none, the usual case)
         self._later: deque[bytes | Produce] | None = None
         self._later_task: asyncio.Task[None] | None = None
-        # resumes (livequery/resume.py): the position the client proved it read up to, and the frames a
-        # coalescer holds back for it
+        # resumes (livequery/resume.py): the position the client proved it read up to
         self.acked = 0
-        self.held_back = 0
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
                                      prepare=hub.index.prepare, owner=self, authorize=hub.authorize,
                                      hooks=hub.hooks, max_subscriptions=hub.max_subscriptions)
@@ -161,6 +159,7 @@ class ClientHandle:
                     self.offer(frame)
                 joined = None
             elif isinstance(action, Add):
+                hub.release_held(action.subscription.query.class_name)  # held from before it subscribed
                 index.add(action.subscription)
                 if resumes is not None:
                     joined = resumes.join(hub, self, action.subscription, action.resume_from)
@@ -177,8 +176,8 @@ class ClientHandle:
     def unacknowledged(self) -> int | None:
         """The position to have the client acknowledge with a ping now: the hub's, when every frame of the
         events up to it has been written to the socket and it is newer than the last acknowledged; else None."""
-        position = self._hub.position
-        if (position <= self.acked or self.closed or self._sending or self._later is not None or self.held_back
+        position = self._hub.delivered_position()
+        if (position <= self.acked or self.closed or self._sending or self._later is not None
                 or self.backlog() or not self.connection.subscriptions):
             return None
         return position
@@ -433,8 +432,10 @@ class Hub:
         self.frames_dropped = 0  # queued for a client that was closed before they were written
         self.observer: FanoutObserver | None = None
         self.coalesce_stats = CoalesceStats()
-        self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats) for name, ms in (coalesce_ms or {}).items()}
-        self.position = 0  # of the last event dispatched
+        self._coalescers = {name: Coalescer(ms / 1000, self.coalesce_stats, fan_out=self._fan_out,
+                                            release=self._release_held, plain=self._plain_update)
+                            for name, ms in (coalesce_ms or {}).items()}
+        self.position = 0  # of the last event dispatched (or held by a coalescer)
         self.history = history
         self.resumes = resumes if resumes is not None or history is None else Resumes(history)
 
@@ -515,12 +516,64 @@ class Hub:
                 await client.connection.refresh(user_id)
 
     def dispatch(self, event: ChangeEvent) -> int:
-        """Deliver one change event to every client it concerns; returns the number of frames queued."""
+        """Deliver one change event to every client it concerns (a coalesced class's update may be held for its
+        window instead: livequery/coalesce.py); returns the number of frames queued now."""
         self.events_seen += 1
         if event.position:
             self.position = event.position
         if event.notice or (self.live_classes is not None and event.class_name not in self.live_classes):
             return 0  # a notice is for the auth caches, never an object for subscribers
+        if self._coalescers:
+            coalescer = self._coalescers.get(event.class_name)
+            if coalescer is not None:
+                return coalescer.admit(event)
+        return self._fan_out(event)
+
+    def delivered_position(self) -> int:
+        """The position up to which every event was fanned out: the hub's, unless a coalescer still holds an
+        update from before it (a client acknowledging more would be resumed past that update)."""
+        position = self.position
+        for coalescer in self._coalescers.values():
+            held = coalescer.oldest_held()
+            if held is not None and held <= position:
+                position = held - 1
+        return position
+
+    def release_held(self, class_name: str) -> None:
+        """Send the updates a coalescer holds for `class_name` now (before a subscription to it is added)."""
+        coalescer = self._coalescers.get(class_name) if self._coalescers else None
+        if coalescer is not None:
+            coalescer.release_all()
+
+    def _release_held(self, event: ChangeEvent) -> None:
+        delivered = self._fan_out(event)
+        observer = self.observer
+        if delivered and observer is not None:
+            asyncio.get_running_loop().call_soon(observer.written, event)
+
+    def _plain_update(self, event: ChangeEvent) -> bool:
+        """Whether an update may be merged with the next: it changes only plain values (not an ACL, pointer,
+        array or object: what visibility is decided by) and no subscribed query matches one state but not the
+        other. Costs a field comparison and one match per candidate query, once per event."""
+        current, original = event.object, event.original
+        if original is None:
+            return False
+        if len(original) > len(current) or not original.keys() <= current.keys():
+            if not all(_plain_value(value) for name, value in original.items() if name not in current):
+                return False  # a field that was removed: the same rule as for a changed one
+        for name, value in current.items():
+            before = original.get(name, _ABSENT)
+            if before is value or (before == value and before.__class__ is value.__class__):
+                continue
+            if not (_plain_value(value) and _plain_value(before)):
+                return False
+        for query in self.index.candidates(event.class_name, current, original):
+            if query.matches(current) != query.matches(original):
+                return False
+        return True
+
+    def _fan_out(self, event: ChangeEvent) -> int:
+        """Deliver `event` to every subscription it concerns now; returns the number of frames queued."""
         try:
             current = event.object
             original = None if event.kind == "delete" else event.original
@@ -528,8 +581,6 @@ class Hub:
             if not queries:
                 return 0
             fanout = _Fanout(self, event.class_name, current, original, event.kind)
-            if self._coalescers:
-                fanout.coalescer = self._coalescers.get(event.class_name)
         except Exception:
             log.exception("live query: cannot dispatch %s %s event", event.class_name, event.kind)
             return 0
@@ -598,7 +649,6 @@ class _Fanout:
 
     __slots__ = (
         "class_name",
-        "coalescer",
         "current",
         "delivered",
         "denied_before",
@@ -628,7 +678,6 @@ class _Fanout:
         self.objects_before: dict[Hashable, bytes] = {}
         self.plans: dict[tuple[Any, ...], _Plan] = {}
         self.delivered = 0
-        self.coalescer: Coalescer | None = None
         self.fetches: dict[Hashable, SharedFetch] | None = None  # `include` reads, made once per kind of reader
         hooks = hub.hooks
         self.hooked = hooks is not None and hooks.has("after_live_query_event", class_name)
@@ -652,12 +701,9 @@ class _Fanout:
             self.delivered += 1
             return
         frame = b"".join((head, subscription.ident, tail))
-        if subscription.positions:  # the `resumeFrom` extension: the event's position, which it may resume from
-            frame = with_position(frame, self.hub.history_token(self.hub.position))
-        if self.coalescer is not None:
-            self.coalescer.offer(subscription, self.current.get("objectId"), kind, frame)
-        else:
-            owner.offer(frame)
+        if subscription.positions:  # the `resumeFrom` extension: a position it may resume from
+            frame = with_position(frame, self.hub.history_token(self.hub.delivered_position()))
+        owner.offer(frame)
         self.delivered += 1
 
     def plan(self, subscription: Subscription, matched_before: bool, matches_now: bool) -> _Plan:
@@ -780,6 +826,17 @@ class _Fanout:
         if data is None:
             data = cache[key] = object_json(self.class_name, select_keys(visible, keys))
         return data
+
+
+_ABSENT = object()
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def _plain_value(value: Any) -> bool:
+    """A value visibility cannot depend on: a string, number, boolean, null or date (absent counts as null)."""
+    if value is _ABSENT or value.__class__ in _PLAIN_TYPES:
+        return True
+    return value.__class__ is dict and value.get("__type") == "Date"
 
 
 def _restricted_to(doc: Document) -> list[Any] | None:
