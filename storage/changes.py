@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Union
 
 import msgspec
 
 from storage.errors import ErrorCode, ParseError
 from storage.schema import validate_field_name
-from storage.values import FieldType, Pointer, normalize, type_of
+from storage.values import FieldType, Pointer, format_date, normalize, parse_date, type_of
 
 Path = tuple[str, ...]
 
@@ -243,12 +244,23 @@ def apply_changes(document: dict[str, Any], changes: Changes) -> dict[str, Any]:
     return result
 
 
+def commit_stamp(wanted: str, before: Any) -> str:
+    """The `updatedAt` of a write that replaces a state stamped `before`: `wanted` (the request's clock), unless
+    `before` is as late or later (a clock behind, or a concurrent write that was stamped later but committed
+    first), then one millisecond after it. So an object's `updatedAt` grows strictly in the order its writes
+    commit, which is what the LiveQuery bus orders an object's events by (livequery/bus/order.py)."""
+    if before.__class__ is not str or before < wanted:
+        return wanted
+    return format_date(parse_date(before) + timedelta(milliseconds=1))
+
+
 def updated_document(before: dict[str, Any], changes: Changes, updated_at: str,
                      extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What every store stores for an update (StorageAdapter.update): `changes` applied, `updatedAt` stamped, and
-    `extra` keys set outright (None removes the key)."""
+    """What every store stores for an update (StorageAdapter.update): `changes` applied, `updatedAt` stamped (later
+    than `before`'s: `commit_stamp`), and `extra` keys set outright (None removes the key). A write of `extra`
+    alone (no field a client sent: a password rehash) is stamped `updated_at` as given, which may be `before`'s."""
     after = apply_changes(before, changes)
-    after["updatedAt"] = updated_at
+    after["updatedAt"] = commit_stamp(updated_at, before.get("updatedAt")) if changes.ops else updated_at
     for key, value in (extra or {}).items():
         if value is None:
             after.pop(key, None)

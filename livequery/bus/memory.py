@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 import msgspec
 
 from livequery.bus import ChangeEvent
+from livequery.bus.order import LatestStates
 from livequery.history import History
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class MemoryBus:
         self._max_backlog = max_backlog
         self._origin = f"{os.getpid()}"
         self.dropped = 0
+        self._latest = LatestStates()
 
     async def start(self) -> None:
         return None
@@ -39,9 +41,8 @@ class MemoryBus:
         self._queues.clear()
 
     async def publish(self, event: ChangeEvent) -> None:
-        # No `updatedAt` order guard here (bus/order.py): in one process events are published in the order the
-        # writes completed, and on MongoDB a write's `updatedAt` is taken before its atomic update commits, so
-        # concurrent increments may commit in the other order than their stamps: the guard dropped final states.
+        if self._latest.is_stale(event):
+            return  # published after a newer state of its object: two requests whose replies crossed
         self._position += 1
         stamped = msgspec.structs.replace(event, position=self._position, origin=self._origin,
                                           sequence=self._position, published_at=time.time())
@@ -64,7 +65,7 @@ class MemoryBus:
             self._queues.discard(queue)
 
     def health(self) -> dict[str, Any]:
-        return {"bus": "memory", "connected": True, "dropped": self.dropped, "stale": 0}
+        return {"bus": "memory", "connected": True, "dropped": self.dropped, "stale": self._latest.stale}
 
 
 class _Drain:

@@ -1,7 +1,12 @@
 """Per-object order on the bus: a write is published after it commits, so two writers (two requests, or two
 processes) may publish in the other order than they committed. `LatestStates` remembers each object's newest
 state seen (its `updatedAt`, or that it was deleted) and recognises an event older than that as stale: its state
-was already superseded by one delivered before, and delivering it would take subscribers back in time."""
+was already superseded by one delivered before, and delivering it would take subscribers back in time.
+
+It relies on the stores' promise that an object's `updatedAt` grows strictly in the order its writes commit
+(storage.changes.commit_stamp; on MongoDB the stamp is taken inside the atomic update), so the newest state is
+never taken for a stale one. Updates of dotted paths on MongoDB (`a.b`) may share a stamp with the write before:
+equal stamps are never stale and keep the bus's order."""
 from __future__ import annotations
 
 from livequery.bus import ChangeEvent

@@ -45,6 +45,8 @@ from storage.mongo.transform import (
 from storage.mongo.updates import (
     after_update,
     needs_whole_document,
+    as_pipeline,
+    at_least_stamped,
     replacement,
     unchanged_guard,
     update_document,
@@ -335,26 +337,39 @@ class MongoAdapter:
             if needs_whole_document(class_name, changes):
                 return await self._update_by_replacement(class_name, selector, changes, fields, updated_at, extra)
             operators = update_document(class_name, changes, fields, updated_at, extra)
-
-            async def work(session: AsyncClientSession | None) -> dict[str, Any] | None:
-                stored = await self._db[class_name].find_one_and_update(
-                    selector, operators, return_document=ReturnDocument.BEFORE, session=session)
-                if stored is not None:
-                    await self._write_relations(class_name, object_id, changes.relations, session)
-                return stored
-
+            # stamped in the update itself, so `updatedAt` grows in commit order (storage.changes.commit_stamp)
+            pipeline = as_pipeline(operators, updated_at) if changes.ops else None
             try:
-                stored = await self._atomically(work)
+                stored = await self._atomically(self._operator_write(
+                    class_name, object_id, selector, pipeline if pipeline is not None else at_least_stamped(operators),
+                    changes))
             except OperationFailure as exc:
                 if exc.code not in UPDATE_SHAPE_ERRORS:
                     raise
-                # The ops do not fit the stored values (e.g. Increment on null): apply them here, then
+                # The ops do not fit the stored values (e.g. Increment on a string): apply them here, then
                 # compare-and-set, which raises INVALID_JSON where they really cannot apply.
                 return await self._update_by_replacement(class_name, selector, changes, fields, updated_at, extra)
             if stored is None:
                 return None
             before = decode_document(class_name, stored, fields)
-            return before, after_update(class_name, before, changes, fields, updated_at, extra)
+            after = after_update(class_name, before, changes, fields, updated_at, extra)
+            if pipeline is None:  # `$max`: the stored stamp, which may equal the one before
+                after["updatedAt"] = max(updated_at, before.get("updatedAt") or updated_at)
+            return before, after
+
+    def _operator_write(self, class_name: str, object_id: str, selector: dict[str, Any],
+                        update: dict[str, Any] | list[dict[str, Any]], changes: Changes
+                        ) -> Callable[[AsyncClientSession | None], Awaitable[dict[str, Any] | None]]:
+        """One atomic update (operators or a pipeline): the stored document before it, or None when `selector`
+        matched none."""
+        async def work(session: AsyncClientSession | None) -> dict[str, Any] | None:
+            stored = await self._db[class_name].find_one_and_update(
+                selector, update, return_document=ReturnDocument.BEFORE, session=session)
+            if stored is not None:
+                await self._write_relations(class_name, object_id, changes.relations, session)
+            return stored
+
+        return work
 
     async def _update_by_replacement(self, class_name: str, selector: dict[str, Any], changes: Changes,
                                      fields: Fields, updated_at: str,

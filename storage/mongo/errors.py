@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 # Update errors that mean "this op does not fit the stored value" ($inc on a string, $push on a non-array,
-# `a` and `a.b` in one update, a path through a scalar): the adapter then applies the ops itself.
-UPDATE_SHAPE_ERRORS = frozenset({2, 14, 28, 40, 54})
+# `a` and `a.b` in one update, a path through a scalar; in an update pipeline: $add of a non-number (14, 16554),
+# $concatArrays, $filter or $in over a non-array (28664, 28651, 40081)): the adapter then applies the ops itself.
+UPDATE_SHAPE_ERRORS = frozenset({2, 14, 28, 40, 54, 16554, 28651, 28664, 40081})
 _GEO_KEY_ERROR = 16755  # "Can't extract geo keys": a value a 2dsphere index refuses
 _NO_GEO_INDEX = frozenset({291, 17007})
 _BAD_REGEX = 51091

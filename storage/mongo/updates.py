@@ -21,6 +21,7 @@ from storage.mongo.transform import (
     mongo_path,
     permissions_of,
 )
+from storage.values import parse_date
 
 
 def needs_whole_document(class_name: str, changes: Changes) -> bool:
@@ -86,6 +87,52 @@ def update_document(class_name: str, changes: Changes, fields: Fields, updated_a
         update["$unset"] = unsets
     update.update({operator: spec for operator, spec in others.items() if spec})
     return update
+
+
+def as_pipeline(update: Mapping[str, Mapping[str, Any]], updated_at: str) -> list[dict[str, Any]] | None:
+    """`update` (from `update_document`) as an update pipeline that takes `_updated_at` in the update itself:
+    `updated_at`, or one millisecond after the stored stamp when that is as late (`commit_stamp`), so an object's
+    `updatedAt` grows strictly in the order its writes commit however concurrent they are. The expressions keep
+    the reference semantics of `apply_op` (null or missing counts as 0 or an empty array); a value they do not
+    fit fails the update, as the operators do. None when a path is dotted: a pipeline `$set` through an array
+    sets the key in each element, where the operators and the reference differ."""
+    if any("." in key for spec in update.values() for key in spec):
+        return None
+    sets: dict[str, Any] = {key: {"$literal": value} for key, value in update.get("$set", {}).items()}
+    for key, amount in update.get("$inc", {}).items():
+        sets[key] = {"$add": [{"$ifNull": ["$" + key, 0]}, amount]}
+    for key, spec in update.get("$push", {}).items():
+        sets[key] = {"$concatArrays": [{"$ifNull": ["$" + key, []]}, {"$literal": spec["$each"]}]}
+    for key, spec in update.get("$addToSet", {}).items():
+        current = {"$ifNull": ["$" + key, []]}
+        sets[key] = {"$concatArrays": [current, {"$filter": {
+            "input": {"$literal": _distinct(spec["$each"])}, "cond": {"$not": [{"$in": ["$$this", current]}]}}}]}
+    for key, items in update.get("$pullAll", {}).items():
+        sets[key] = {"$filter": {"input": {"$ifNull": ["$" + key, []]},
+                                 "cond": {"$not": [{"$in": ["$$this", {"$literal": items}]}]}}}
+    sets["_updated_at"] = {"$max": [parse_date(updated_at), {"$add": ["$_updated_at", 1]}]}
+    stages: list[dict[str, Any]] = [{"$set": sets}]
+    unsets = [key for key in update.get("$unset", {}) if key not in sets]
+    if unsets:
+        stages.append({"$unset": unsets})
+    return stages
+
+
+def at_least_stamped(update: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """An operator update whose `_updated_at` never goes below the stored one (`$max`): with dotted paths, where
+    no pipeline is used, two writes committed in the same millisecond may share a stamp."""
+    stamp = update["$set"].pop("_updated_at", None)
+    if stamp is not None:
+        update["$max"] = {"_updated_at": stamp}
+    return update
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    unique: list[Any] = []
+    for item in items:
+        if item not in unique:
+            unique.append(item)
+    return unique
 
 
 def after_update(class_name: str, before: dict[str, Any], changes: Changes, fields: Fields, updated_at: str,

@@ -122,6 +122,26 @@ async def test_increment_from_fifty_concurrent_writers_loses_none(objects: Any) 
     assert (await objects.get("Counter", "c1"))["n"] == 50
 
 
+async def test_updated_at_grows_in_the_order_concurrent_writes_commit(objects: Any) -> None:
+    """The LiveQuery bus orders an object's events by updatedAt (livequery/bus/order.py): each write's stamp is
+    later than the state it replaced, whatever its request's clock said. Every write here is stamped with the
+    same instant, before the object's own stamp (a clock behind), as concurrent requests can be."""
+    await objects.create("Counter", "c1", {"n": 0, "tags": []})
+    behind = "2000-01-01T00:00:00.000Z"
+    increment, add = {"n": {"__op": "Increment", "amount": 1}}, {"tags": {"__op": "AddUnique", "objects": ["x"]}}
+    changes = [parse_changes(body, is_create=False) for body in (increment, add)]
+    results = await asyncio.gather(*(objects.store.update("Counter", "c1", changes[i % 2], MATCH_ALL, behind)
+                                     for i in range(30)))
+    stamps = {after["updatedAt"]: after for _before, after in results}  # type: ignore[misc]
+    assert len(stamps) == 30  # no two writes share a stamp
+    in_commit_order = sorted(results, key=lambda pair: pair[1]["updatedAt"])  # type: ignore[index]
+    for (before, after), (next_before, _next_after) in zip(in_commit_order, in_commit_order[1:]):
+        assert next_before == after  # each write replaced the state the previous one left
+        assert before["updatedAt"] < after["updatedAt"]
+    stored = await objects.get("Counter", "c1")
+    assert stored is not None and stored["n"] == 15 and stored == in_commit_order[-1][1]
+
+
 async def test_a_failing_write_among_concurrent_writes_fails_alone(objects: Any) -> None:
     await objects.create("Post", "taken")
     attempts = [objects.create("Post", f"p{i}") for i in range(20)] + [objects.create("Post", "taken")]
