@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from api import permissions
-from api.output import with_file_urls
+from api.output import file_fields_of, with_file_urls
 from api.queries import QueryService
 from api.settings import Settings
 from auth import clp as clp_rules
@@ -26,7 +26,6 @@ from livequery.resume import AckPings, ack_payload, acked_position
 from livequery.snapshot import MAX_SNAPSHOT
 from storage.errors import ParseError
 from storage.query import Field, In, Node, conjoin, parse_where
-from storage.schema import ClassSchema
 from storage.schema_cache import SchemaCache
 
 log = logging.getLogger(__name__)
@@ -88,16 +87,6 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
         return rule.user_id is not None and any(
             clp_rules.points_to_user(document.get(name), rule.user_id) for name in rule.fields)
 
-    file_fields_of: dict[str, tuple[ClassSchema, tuple[str, ...]]] = {}
-
-    def file_fields(schema: ClassSchema) -> tuple[str, ...]:
-        """The class's File fields, remembered per schema version (a class without any costs one lookup)."""
-        known = file_fields_of.get(schema.class_name)
-        if known is None or known[0] is not schema:
-            known = file_fields_of[schema.class_name] = (
-                schema, tuple(name for name, kind in schema.fields.items() if kind.type == "File"))
-        return known[1]
-
     def visible_fields(principal: Principal, class_name: str, document: dict[str, Any]) -> dict[str, Any]:
         schema = schemas.cached(class_name)  # none cached yet: the default rules (a `_User` email) still hold
         hidden = clp_rules.protected_fields(schema.clp if schema is not None else None, class_name, principal,
@@ -105,7 +94,7 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
         visible = {k: v for k, v in document.items() if k not in hidden} if hidden else document
         if schema is None:
             return visible
-        files = file_fields(schema)
+        files = file_fields_of(schema)
         return with_file_urls(visible, settings.files_url, files) if files else visible
 
     def authorize(principal: Principal, class_name: str, where: Mapping[str, Any] | None,

@@ -5,20 +5,23 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from auth.principal import Principal
+from storage.schema import ClassSchema
 from storage.required import is_delete
 
 _USER_SECRETS = ("password", "sessionToken", "authData")
 
 
 def to_rest(document: dict[str, Any], class_name: str, principal: Principal,
-            hidden: Iterable[str] = (), files_url: str | None = None) -> dict[str, Any]:
+            hidden: Iterable[str] = (), files_url: str | None = None,
+            file_fields: Iterable[str] | None = None) -> dict[str, Any]:
     """A copy of `document` fit for `principal`. Never mutates its input (events share one document).
 
-    Files get their URL under `files_url` (see `with_file_urls`).
+    Files get their URL under `files_url` (see `with_file_urls`): those of `file_fields` (the schema's, from
+    `file_fields_of`), or of any field when not given.
     """
-    out = {key: value for key, value in document.items() if not key.startswith("_")}
-    if files_url is not None:
-        out = with_file_urls(out, files_url, out)
+    out = {key: value for key, value in document.items() if key[:1] != "_"}
+    if files_url is not None and file_fields != ():
+        out = with_file_urls(out, files_url, out if file_fields is None else file_fields)
     for key in hidden:
         out.pop(key, None)
     if class_name == "_User":
@@ -40,6 +43,18 @@ def set_by_server(document: dict[str, Any], sent: dict[str, Any]) -> dict[str, A
     return {key: value for key, value in document.items()
             if key not in _CREATE_ANSWERED and not key.startswith("_")
             and (key not in sent or is_delete(sent[key]))}
+
+_FILE_FIELDS: dict[str, tuple[ClassSchema, tuple[str, ...]]] = {}
+
+
+def file_fields_of(schema: ClassSchema) -> tuple[str, ...]:
+    """The class's File fields, remembered per schema version (a class without any costs one look-up)."""
+    known = _FILE_FIELDS.get(schema.class_name)
+    if known is None or known[0] is not schema:
+        known = _FILE_FIELDS[schema.class_name] = (
+            schema, tuple(name for name, kind in schema.fields.items() if kind.type == "File"))
+    return known[1]
+
 
 def file_url(files_url: str, name: str) -> str:
     return f"{files_url}/{quote(name, safe='')}"

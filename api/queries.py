@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable
 import msgspec
 
 from api import permissions
-from api.output import project, to_rest
+from api.output import file_fields_of, project, to_rest
 from api.settings import Settings
 from auth.principal import Principal
 from storage.adapter import Document, FindOptions, SortKey, StorageAdapter
@@ -148,13 +148,14 @@ class QueryService:
         # What the principal may not see in any object of the class: when nothing, no object hides anything
         # (a document's own `userField:` groups only narrow the hidden set), so no per-object work
         hidden = permissions.hidden_fields(schema, principal, None)
+        files = file_fields_of(schema)
         out: list[dict[str, Any]] = []
         for start in range(0, len(documents), PRESENT_CHUNK):
             if start:
                 await asyncio.sleep(0)  # a large result must not hold the event loop: let others run between chunks
             out.extend(project(to_rest(doc, schema.class_name, principal,
                                        hidden if not hidden else permissions.hidden_fields(schema, principal, doc),
-                                       self._files_url),
+                                       self._files_url, files),
                                shape.keys, shape.exclude)
                        for doc in documents[start:start + PRESENT_CHUNK])
         if shape.include and out:
