@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 VENDOR_DIR = EXAMPLES_DIR / "vendor"
+COMMON_WEB_DIR = EXAMPLES_DIR / "web"  # what every example page shares
 APPS_PATH = "/apps"
 
 
@@ -152,7 +153,8 @@ def in_process_client(app: Any, settings: Settings) -> ParseClient:
 
 def web_routes(settings: Settings, folder: AppFolder) -> list[BaseRoute]:
     """`/apps/NAME/` (the folder's web/), its `config.js` (how the page reaches this server) and the vendored
-    Parse JS SDK under `/apps/vendor/`, so the page loads nothing from the internet."""
+    Parse JS SDK under `/apps/vendor/` and the pages' shared scripts under `/apps/common/`, so the page loads
+    nothing from the internet."""
     page = folder.path / "web"
 
     async def config(request: Request) -> Response:
@@ -168,5 +170,6 @@ def web_routes(settings: Settings, folder: AppFolder) -> list[BaseRoute]:
         Route(f"{APPS_PATH}/{folder.name}/config.js", config),
         Route(f"{APPS_PATH}/{folder.name}", to_page),
         Mount(f"{APPS_PATH}/vendor", StaticFiles(directory=VENDOR_DIR)),
+        Mount(f"{APPS_PATH}/common", StaticFiles(directory=COMMON_WEB_DIR)),
         Mount(f"{APPS_PATH}/{folder.name}", StaticFiles(directory=page, html=True)),
     ]

@@ -99,7 +99,7 @@ async function start() {
   for (const subscription of state.subscriptions) subscription.unsubscribe();
   state.subscriptions = [];
   for (const map of [state.appointments, state.services, state.notifications]) map.clear();
-  await Parse.LiveQuery.close(); // the socket carries the session of whoever is logged in now
+  await reopenLiveQuery(); // the socket carries the session of whoever is logged in now
   const user = Parse.User.current();
   for (const [selector, shown] of [["#login", !user], ["#account", user], ["#dashboard", user], ["#hint", !user]]) {
     $(selector).hidden = !shown;

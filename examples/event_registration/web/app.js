@@ -140,7 +140,7 @@ async function start() {
   state.notifications.clear();
   // A new socket for whoever is logged in now (the socket carries the session); closing drops every
   // subscription of the old one (unsubscribing first would race the new socket's opening).
-  await Parse.LiveQuery.close();
+  await reopenLiveQuery();
   const user = Parse.User.current();
   $("#login").hidden = Boolean(user);
   $("#account").hidden = !user;

@@ -140,7 +140,7 @@ async function choose(event) {
 }
 
 async function start() {
-  await Parse.LiveQuery.close(); // the socket carries the session of whoever is logged in now
+  await reopenLiveQuery(); // the socket carries the session of whoever is logged in now
   const user = Parse.User.current();
   $("#login").hidden = Boolean(user);
   $("#account").hidden = !user;
