@@ -15,12 +15,14 @@ from storage.schema import ClassSchema, FieldOptions
 from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
 from storage.sqlite.functions import SqlFunctions
+from storage.sqlite.inline import InlineReader
 from storage.sqlite.objects import ObjectStore
 from storage.sqlite.workers import Transaction, Workers
 from storage.task_local import TaskLocal
 from storage.values import FieldType
 
 _EVERYTHING = FindOptions()
+INLINE_MAX_ROWS = 100  # a find limited to this many rows may run on the loop's thread (storage/sqlite/inline.py)
 
 
 class SqliteAdapter:
@@ -28,11 +30,16 @@ class SqliteAdapter:
 
     `path` is the database file (created if missing). Writes go through a single writer thread that commits
     them in small groups; reads run on `readers` threads with their own connections. Several processes may
-    open the same file: SQLite's locking serializes their writers (waiting up to `busy_timeout_ms`).
+    open the same file: SQLite's locking serializes their writers (waiting up to `busy_timeout_ms`). Small reads
+    (a count, a schema, a find limited to `INLINE_MAX_ROWS`) first run on the event loop's thread within a
+    budget of `inline_budget_seconds` of SQLite work, and go to a reader thread past it (0: never inline).
     """
 
-    def __init__(self, path: str, *, readers: int = 2, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str, *, readers: int = 2, busy_timeout_ms: int = 5000,
+                 inline_budget_seconds: float = 0.001) -> None:
         self.path = path
+        self._inline_budget = inline_budget_seconds
+        self._inline: InlineReader | None = None
         self._reader_count = max(1, readers)
         self._busy_timeout_ms = busy_timeout_ms
         self._functions = SqlFunctions()
@@ -49,6 +56,8 @@ class SqliteAdapter:
             if self._workers is not None:
                 return
             writer, *readers = await asyncio.to_thread(self._connect_all)
+            if self._inline_budget > 0:
+                self._inline = InlineReader(readers.pop(), self._inline_budget)
             self._workers = Workers(writer, readers)
 
     async def close(self) -> None:
@@ -57,6 +66,9 @@ class SqliteAdapter:
                 return
             threads = self._workers.stop()
             self._workers = None
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
             for thread in threads:
                 await asyncio.to_thread(thread.join)
 
@@ -65,7 +77,7 @@ class SqliteAdapter:
             writer = self._connect()
             writer.execute("PRAGMA journal_mode=WAL")
             layout.create_store(writer)
-            readers = [self._connect(read_only=True) for _ in range(self._reader_count)]
+            readers = [self._connect(read_only=True) for _ in range(self._reader_count + 1)]  # +1: inline
         except sqlite3.Error as exc:
             raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                              f"cannot open SQLite database {self.path}: {exc}") from exc
@@ -109,12 +121,22 @@ class SqliteAdapter:
     async def _read(self, work: Any) -> Any:
         return await self._running().read(work)
 
+    async def _read_small(self, work: Any, class_name: str) -> Any:
+        """A read expected to be quick: on this thread within the budget, else on a reader thread."""
+        workers = self._running()
+        inline = self._inline
+        if inline is not None:
+            done, result = inline.try_read(work, class_name)
+            if done:
+                return result
+        return await workers.read(work)
+
     # --- schemas --------------------------------------------------------------------------------------------
     async def get_all_schemas(self) -> list[ClassSchema]:
         return await self._read(self._classes.get_all)
 
     async def get_schema(self, class_name: str) -> ClassSchema | None:
-        return await self._read(lambda conn: self._classes.get(conn, class_name))
+        return await self._read_small(lambda conn: self._classes.get(conn, class_name), "_schema")
 
     async def ensure_fields(self, class_name: str, fields: Mapping[str, FieldType]) -> ClassSchema:
         wanted = dict(fields)
@@ -151,10 +173,13 @@ class SqliteAdapter:
         return await self._write(lambda conn: self._objects.delete(conn, class_name, object_id, where))
 
     async def find(self, class_name: str, where: Node, options: FindOptions = _EVERYTHING) -> list[Document]:
-        return await self._read(lambda conn: self._objects.find(conn, class_name, where, options))
+        work = lambda conn: self._objects.find(conn, class_name, where, options)  # noqa: E731
+        if options.limit is not None and options.limit <= INLINE_MAX_ROWS:
+            return await self._read_small(work, class_name)
+        return await self._read(work)
 
     async def count(self, class_name: str, where: Node) -> int:
-        return await self._read(lambda conn: self._objects.count(conn, class_name, where))
+        return await self._read_small(lambda conn: self._objects.count(conn, class_name, where), class_name)
 
     async def purge(self, class_name: str) -> None:
         await self._write(lambda conn: self._objects.purge(conn, class_name))

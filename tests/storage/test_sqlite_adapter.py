@@ -112,3 +112,44 @@ async def test_keys_that_could_inject_sql_are_refused(tmp_path: Path) -> None:
         assert await store.find("Post", parse_where({"title": "' OR 1=1 --"})) == []
     finally:
         await store.close()
+
+
+async def _filled(tmp_path: Path, **options: object) -> SqliteAdapter:
+    store = SqliteAdapter(str(tmp_path / "inline.db"), **options)  # type: ignore[arg-type]
+    await store.open()
+    for start in range(0, 3000, 500):
+        await asyncio.gather(*(store.insert("Post", document(f"p{i}", n=i, room=f"r{i % 10}"))
+                               for i in range(start, start + 500)))
+    return store
+
+
+async def test_a_small_read_runs_on_the_loop_thread_and_answers_as_a_reader_thread_would(tmp_path: Path) -> None:
+    from storage.adapter import FindOptions
+    store = await _filled(tmp_path)
+    try:
+        where = parse_where({"room": "r3"})  # the `room` index: 20 rows, well within the budget
+        inline = store._inline
+        assert inline is not None
+        small = await store.find("Post", where, FindOptions(limit=20))
+        assert inline.inline >= 1 and inline.handed_off == 0
+        everything = await store.find("Post", where)  # no limit: a reader thread's
+        assert len(small) == 20 and all(doc in everything for doc in small)
+        assert {doc["room"] for doc in everything} == {"r3"} and await store.count("Post", where) == 300
+    finally:
+        await store.close()
+
+
+async def test_a_read_past_the_inline_budget_goes_to_a_reader_thread_with_the_same_answer(tmp_path: Path) -> None:
+    # A budget no statement can meet: SQLite interrupts the count at its first look at the clock, and a reader
+    # thread answers it; the class's next reads go to a thread without trying (no work thrown away twice).
+    from storage.adapter import FindOptions
+    store = await _filled(tmp_path, inline_budget_seconds=1e-9)
+    try:
+        inline = store._inline
+        assert inline is not None
+        unindexed = parse_where({"title": {"$exists": False}})  # a scan of every row
+        assert await store.count("Post", unindexed) == 3000
+        assert len(await store.find("Post", unindexed, FindOptions(limit=50))) == 50
+        assert inline.handed_off == 1 and inline.inline == 0
+    finally:
+        await store.close()
