@@ -130,7 +130,7 @@ class Services:
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
                              coalesce_ms=cloud.coalesce_ms if cloud is not None else None,
                              history=self.bus.history if settings.live_history_seconds > 0 else None,
-                             reads=RestReads(settings, self.queries))
+                             reads=RestReads(settings, self.queries), departures=self.bus.departures)
         self.acks = AckPings(settings.live_ack_seconds)
         self.files = FileService(open_files(settings, raw_store), upload_rules(settings), self.store,
                                  settings.files_url)

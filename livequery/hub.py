@@ -159,10 +159,18 @@ class ClientHandle:
                     self.offer(frame)
                 joined = None
             elif isinstance(action, Add):
-                hub.release_held(action.subscription.query.class_name)  # held from before it subscribed
-                index.add(action.subscription)
+                subscription, shared = action.subscription, None
+                if resumes is not None and resumes.shared is not None and self.connection.installation_id:
+                    # before the add: events dispatched during the look-up are in the history, and replayed
+                    shared = await resumes.look_up(self, subscription, action.resume_from)
+                    if self.closed:
+                        if shared is not None:
+                            resumes.give_back(self, subscription, shared)
+                        return
+                hub.release_held(subscription.query.class_name)  # held from before it subscribed
+                index.add(subscription)
                 if resumes is not None:
-                    joined = resumes.join(hub, self, action.subscription, action.resume_from)
+                    joined = resumes.join(hub, self, subscription, action.resume_from, shared)
             elif isinstance(action, Remove):
                 index.remove(action.subscription)
             elif isinstance(action, Snapshot):

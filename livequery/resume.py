@@ -8,6 +8,11 @@ requestId, query and user within `keep_seconds` is a resume; so is one whose req
 socket (a half-open socket the server has not yet noticed is gone). The extension `resumeFrom: "<token>"` asks
 for a resume from a position explicitly (any socket, any process of the app).
 
+With Redis, departed subscriptions are shared by every process of the app (`SharedDepartures`, the bus's): a
+client that reconnects to another process (no sticky sessions, a rolling deploy) is resumed there too. A record
+from another process carries the principal the subscription had (roles included, never the session token), so
+what the client could see before is judged as on the process that served it.
+
 A resume replays the class's history after that position (livequery/history.py) for the new subscription,
 checked against the subscriber's ACL, roles and CLP as of now, coalesced per object: one frame per object that
 changed, its latest state, as the kind that takes the client from what it last knew to now (a create then
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from auth.principal import Principal
-from livequery.bus import ChangeEvent
+from livequery.bus import ChangeEvent, Departure, SharedDepartures, earliest, match_of
 from livequery.events import WITH_ORIGINAL, LiveEventKind, passes_watch
 from livequery.history import History, parse_token
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
@@ -68,10 +73,13 @@ class Resumes:
     """The live and recently departed subscriptions by (installationId, requestId), and their replays."""
 
     def __init__(self, history: History, *, keep_seconds: float = DEFAULT_KEEP_SECONDS,
-                 max_departed: int = DEFAULT_MAX_DEPARTED, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_departed: int = DEFAULT_MAX_DEPARTED, clock: Callable[[], float] = time.monotonic,
+                 shared: SharedDepartures | None = None) -> None:
         """`keep_seconds`/`max_departed`: how long and how many departed subscriptions are remembered (longer
-        than the history's window, so that a client back too late is told so rather than taken as new)."""
+        than the history's window, so that a client back too late is told so rather than taken as new).
+        `shared`: where the other processes of the app find them (None: this process only)."""
         self.history = history
+        self.shared = shared
         self.keep_seconds = keep_seconds
         self.max_departed = max_departed
         self._clock = clock
@@ -80,9 +88,27 @@ class Resumes:
         self.replayed = 0  # frames sent by resumes
         self.resets = 0  # resumes the history could not cover
 
-    def join(self, hub: Hub, client: ClientHandle, subscription: Subscription, resume_from: Any) -> Joined:
+    async def look_up(self, client: ClientHandle, subscription: Subscription, resume_from: Any) -> Departure | None:
+        """The shared record of a subscription about to join, if it is an implicit resume (consumed: it resumes
+        one subscription). Called before the subscription is added to the index: events dispatched meanwhile
+        are in the history, and replayed from the record's position. Taken even when this process has a record
+        of its own: the earliest of them wins, and a record left in Redis would resume someone later."""
+        key = _key(client, subscription)
+        if self.shared is None or key is None or isinstance(resume_from, str):
+            return None
+        return await self.shared.take(key[0], key[1], match_of(subscription.query.key, subscription.principal.user_id))
+
+    def give_back(self, client: ClientHandle, subscription: Subscription, departure: Departure) -> None:
+        """A record was looked up for a subscription whose socket went before it joined: keep it for the next."""
+        key = _key(client, subscription)
+        if self.shared is not None and key is not None:
+            self.shared.keep(key[0], key[1], departure, self.keep_seconds)
+
+    def join(self, hub: Hub, client: ClientHandle, subscription: Subscription, resume_from: Any,
+             shared: Departure | None = None) -> Joined:
         """A subscription was just added to the index (so it gets every event dispatched from now on): what to
-        send it before those. `resume_from`: the `resumeFrom` field (msgspec.UNSET when absent)."""
+        send it before those. `resume_from`: the `resumeFrom` field (msgspec.UNSET when absent); `shared`: its
+        record from `look_up`."""
         history = self.history
         position = max(hub.position, history.start)  # a process that read nothing yet starts where its bus did
         subscription.since = position
@@ -96,7 +122,7 @@ class Resumes:
             parsed = parse_token(resume_from)
             start = seen_upto = parsed[1] if parsed is not None and parsed[0] == history.epoch else -1
         elif key is not None:
-            found = self._previous(key, subscription, position)
+            found = self._previous(key, subscription, position, shared)
             if found is not None:
                 start, before, seen_upto = found
         if key is not None:
@@ -121,16 +147,23 @@ class Resumes:
         now = self._clock()
         for subscription in client.connection.subscriptions.values():
             key = _key(client, subscription)
-            if key is None:
-                continue
+            if key is None or subscription not in subscription.query.subscribers:
+                continue  # no installationId, or its socket went while it was being looked up: never joined
             self._forget_live(key, subscription)
             point, seen_upto, earlier = resume_point(subscription), hub_position, self._departed.pop(key, None)
             if (earlier is not None and earlier.at >= now - self.keep_seconds
                     and earlier.query_key == subscription.query.key
                     and earlier.user_id == subscription.principal.user_id):
                 point, seen_upto = min(point, earlier.position), max(seen_upto, earlier.seen_upto)
-            self._departed[key] = Departed(subscription.query.key, subscription.principal.user_id,
-                                           subscription.principal, point, seen_upto, now)
+            principal = subscription.principal
+            self._departed[key] = Departed(subscription.query.key, principal.user_id, principal, point, seen_upto,
+                                           now)
+            if self.shared is not None:
+                if principal.session_token is not None:  # never in Redis
+                    principal = msgspec.structs.replace(principal, session_token=None)
+                self.shared.keep(key[0], key[1], Departure(match_of(subscription.query.key, principal.user_id),
+                                                           self.history.epoch, point, seen_upto, principal),
+                                 self.keep_seconds)
         departed, oldest = self._departed, now - self.keep_seconds
         while departed and (len(departed) > self.max_departed or next(iter(departed.values())).at < oldest):
             departed.popitem(last=False)
@@ -149,16 +182,24 @@ class Resumes:
         if not held:
             del self._live[key]
 
-    def _previous(self, key: Key, subscription: Subscription, position: int) -> tuple[int, Principal, int] | None:
+    def _previous(self, key: Key, subscription: Subscription, position: int,
+                  shared: Departure | None) -> tuple[int, Principal, int] | None:
         """Where the same client's earlier subscription left off, and who it was for, if it is a resume: the
-        earliest of the departed record and the subscriptions of the key still open (a socket the server has not
-        yet noticed is gone looks like that, and so does another tab)."""
-        found: tuple[int, Principal, int] | None = None
+        earliest of the departed records (this process's, and `shared`, the app's) and the subscriptions of the
+        key still open (a socket the server has not yet noticed is gone looks like that, and so does another
+        tab)."""
         departed = self._departed.pop(key, None)
         if (departed is not None and departed.at >= self._clock() - self.keep_seconds
                 and departed.query_key == subscription.query.key
                 and departed.user_id == subscription.principal.user_id):
-            found = departed.position, departed.principal, departed.seen_upto
+            local = Departure("", self.history.epoch, departed.position, departed.seen_upto, departed.principal)
+            shared = earliest(local, shared)
+        found: tuple[int, Principal, int] | None = None
+        if shared is not None:
+            # another epoch: the history it counts in is gone (-1: told so). A position this process has not
+            # dispatched yet (it reads the stream behind the one that served the client): what follows is live.
+            start = min(shared.position, position) if shared.epoch == self.history.epoch else -1
+            found = start, shared.before, shared.seen_upto
         for held in self._live.get(key, ()):
             if (held is not subscription and _is_open(held) and held.query.key == subscription.query.key
                     and held.principal.user_id == subscription.principal.user_id):

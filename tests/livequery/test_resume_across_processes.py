@@ -1,0 +1,206 @@
+"""An unchanged SDK's implicit resume on another process of the app (no sticky sessions, a rolling deploy): the
+departed subscription is shared through Redis (livequery/bus/departures.py), so the client gets what it missed
+wherever it reconnects.
+
+Two servers on one Redis and one database: in this process (so a test can wait for the client's
+acknowledgement), or as real processes for a SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from websockets.asyncio.client import ClientConnection, connect
+
+from benchmarks.server import APP_ID as PROCESS_APP_ID
+from benchmarks.server import running_server
+from livequery.bus.departures import RedisDepartures
+from tests.livequery.conftest import APP_ID, LiveClient, LiveServer, live_settings, serving
+from tests.livequery.test_live_resume import acknowledged, create, departed, fence, kinds, update
+from tests.livequery.test_ordered_processes import WAIT, frames_until, post
+from tests.storage.mongo_server import fresh_database
+
+ROOM = {"room": "r1"}
+
+
+@asynccontextmanager
+async def two_servers(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    """Two servers sharing Redis and the database (the same data dir: its SQLite file, or the test's MongoDB
+    database under the switch), each with its own bus, hub and resumes, as two processes have."""
+    settings = dict(redis_url=redis_url, live_ack_seconds=0.05)
+    async with serving(live_settings(tmp_path, **settings)) as first, \
+            serving(live_settings(tmp_path, **settings)) as second:
+        yield first, second
+
+
+async def joined(server: LiveServer, installation: str, **fields: Any) -> LiveClient:
+    client = await server.client(installationId=installation, **fields)
+    assert (await client.receive())["op"] == "connected"
+    reply = await client.subscribe(1, "Chat", ROOM)
+    assert reply["op"] == "subscribed", reply
+    return client
+
+
+async def shared_record(redis_url: str, installation: str, *, app_id: str = APP_ID,
+                        wait: bool = True) -> dict[bytes, bytes]:
+    """The departed record in Redis: once it is there (the socket's close path queues it), or as it is now."""
+    client = aioredis.Redis.from_url(redis_url)
+    key = RedisDepartures(app_id, timeout=1.0).key(installation, 1)
+    try:
+        async with asyncio.timeout(5):
+            while not (record := await client.hgetall(key)) and wait:
+                await asyncio.sleep(0.01)
+        return record
+    finally:
+        await client.aclose()
+
+
+async def test_a_client_back_on_another_process_gets_each_missed_change_once_then_live_events(
+        tmp_path: Path, test_store: None, redis_server: str) -> None:
+    installation = uuid.uuid4().hex
+    async with two_servers(tmp_path, redis_server) as (first, second):
+        client = await joined(first, installation)
+        seen = await create(first, room="r1", text="seen")
+        gone = await create(first, room="r1", text="gone")
+        assert len(await client.frames_before(gone)) == 1
+        await acknowledged(first)
+        await client.close()
+        await departed(first)
+        await shared_record(redis_server, installation)
+
+        await update(second, seen, text="edited")
+        await update(second, seen, text="edited twice")
+        await second.call("DELETE", f"/classes/Chat/{gone}", master=True)
+        born = await create(second, room="r1", text="born")
+        brief = await create(first, room="r1", text="brief")
+        await second.call("DELETE", f"/classes/Chat/{brief}", master=True)  # never known: nothing
+
+        back = await joined(second, installation)
+        frames = await back.frames_before(await fence(first))
+        assert kinds(frames) == [("update", seen, "edited twice"), ("delete", gone, "gone"),
+                                 ("create", born, "born")]
+        assert frames[0]["original"]["text"] == "seen"
+        live = await create(first, room="r1", text="live")
+        assert kinds([await back.receive()]) == [("create", live, "live")]
+        assert await shared_record(redis_server, installation, wait=False) == {}  # it resumes one subscription
+        await back.close()
+
+
+async def test_another_user_reusing_the_installation_on_another_process_gets_no_replay(
+        tmp_path: Path, test_store: None, redis_server: str) -> None:
+    installation = uuid.uuid4().hex
+    async with two_servers(tmp_path, redis_server) as (first, second):
+        ann, bob = await first.sign_up("ann"), await first.sign_up("bob")
+        client = await joined(first, installation, sessionToken=ann["sessionToken"])
+        await client.frames_before(await fence(first))
+        await acknowledged(first)
+        await client.close()
+        await departed(first)
+        record = await shared_record(redis_server, installation)
+        assert not any(ann["sessionToken"].encode() in value for value in record.values())
+
+        missed = await create(second, room="r1", text="missed")
+        other = await joined(second, installation, sessionToken=bob["sessionToken"])
+        bobs_fence = await fence(first)
+        assert kinds(await other.frames_before(bobs_fence)) == []
+
+        back = await joined(second, installation, sessionToken=ann["sessionToken"])  # the record waited for ann
+        assert kinds(await back.frames_before(await fence(first))) == [("create", missed, "missed"),
+                                                                       ("create", bobs_fence, "fence")]
+        await back.close()
+        await other.close()  # (its own record then replaces ann's: the last user of an installation wins)
+
+
+async def test_a_subscribe_while_redis_does_not_answer_is_taken_as_new_without_waiting_for_it(
+        tmp_path: Path, test_store: None, redis_server_control: Any) -> None:
+    installation = uuid.uuid4().hex
+    async with serving(live_settings(tmp_path, redis_url=redis_server_control.url)) as server:
+        os.kill(redis_server_control.pid, signal.SIGSTOP)  # hangs: no refusal to fail fast on
+        try:
+            client = await server.client(installationId=installation)
+            assert (await client.receive())["op"] == "connected"
+            reply = await client.subscribe(1, "Chat", ROOM)  # bounded by receive's 5 s; the look-up by 1 s
+            assert reply["op"] == "subscribed", reply
+        finally:
+            os.kill(redis_server_control.pid, signal.SIGCONT)
+        created = await create(server, room="r1", text="live")
+        assert kinds([await client.receive()]) == [("create", created, "live")]
+        await client.close()
+
+
+# -- real processes: a rolling deploy ---------------------------------------------------------------------------
+
+async def live_socket(url: str, installation: str) -> ClientConnection:
+    socket_ = await connect(url.replace("http://", "ws://"), open_timeout=5)
+    await socket_.send(json.dumps({"op": "connect", "applicationId": PROCESS_APP_ID, "installationId": installation}))
+    assert json.loads(await asyncio.wait_for(socket_.recv(), WAIT))["op"] == "connected"
+    await socket_.send(json.dumps({"op": "subscribe", "requestId": 1,
+                                   "query": {"className": "Counter", "where": {"name": "d"}}}))
+    reply = json.loads(await asyncio.wait_for(socket_.recv(), WAIT))
+    assert reply["op"] == "subscribed", reply
+    return socket_
+
+
+def ops(frames: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    return [(f["op"], f["object"]["objectId"], f["object"]["n"]) for f in frames]
+
+
+async def _rolling_deploy(first: str, second: str, first_pid: int, redis_url: str, how: signal.Signals) -> None:
+    installation = uuid.uuid4().hex
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        socket_ = await live_socket(first, installation)
+        seen = await post(http, first, "/classes/Counter", {"name": "d", "n": 1})
+        assert ops(await frames_until(socket_, lambda f: f["object"]["objectId"] == seen["objectId"])) == [
+            ("create", seen["objectId"], 1)]
+        os.kill(first_pid, how)
+        await asyncio.wait_for(socket_.wait_closed(), WAIT)
+        if how == signal.SIGTERM:
+            assert socket_.close_code == 1012  # "service restart": the SDKs reconnect
+            await shared_record(redis_url, installation, app_id=PROCESS_APP_ID)  # written before the process exits
+
+        missed = await post(http, second, "/classes/Counter", {"name": "d", "n": 2})
+        await post(http, second, f"/classes/Counter/{seen['objectId']}", {"n": 10}, method="PUT")
+
+        back = await live_socket(second, installation)
+        end = await post(http, second, "/classes/Counter", {"name": "d", "n": -1})
+        frames = ops(await frames_until(back, lambda f: f["object"]["objectId"] == end["objectId"]))
+        if how == signal.SIGTERM:  # one frame per object, latest state, then live; `seen` comes as a `create`
+            # again if its acknowledgement had not reached A yet (the README's "what may come twice")
+            assert frames in ([("create", missed["objectId"], 2), (kind, seen["objectId"], 10),
+                               ("create", end["objectId"], -1)] for kind in ("update", "create"))
+        else:  # no record: B cannot tell it from a new subscription, which misses what came before it
+            assert frames == [("create", end["objectId"], -1)]
+        await back.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "mongodb"])
+def test_a_client_of_a_process_stopped_by_sigterm_resumes_on_another(
+        store: str, redis_server: str, tmp_path: Path) -> None:
+    if store == "mongodb":
+        with fresh_database() as uri:
+            _on_two_processes(redis_server, tmp_path, signal.SIGTERM, uri)
+    else:
+        _on_two_processes(redis_server, tmp_path, signal.SIGTERM, f"sqlite:///{tmp_path / 'shared.db'}")
+
+
+def test_a_client_of_a_process_killed_by_sigkill_is_taken_as_new_on_another(
+        redis_server: str, tmp_path: Path) -> None:
+    """What the README says a client gets after a crash: nothing tells B it was there (see `resumeFrom`)."""
+    _on_two_processes(redis_server, tmp_path, signal.SIGKILL, f"sqlite:///{tmp_path / 'shared.db'}")
+
+
+def _on_two_processes(redis_url: str, tmp_path: Path, how: signal.Signals, database_uri: str) -> None:
+    shared = ["--database-uri", database_uri, "--redis-url", redis_url, "--live-ack-seconds", "0.05"]
+    with running_server(*shared) as first:
+        first_pid = running_server.last_pid  # type: ignore[attr-defined]
+        with running_server(*shared) as second:
+            asyncio.run(asyncio.wait_for(_rolling_deploy(first, second, first_pid, redis_url, how), 60))
