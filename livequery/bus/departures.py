@@ -55,7 +55,7 @@ return {found[2], found[3], found[4]}
 
 
 class RedisDepartures:
-    """The departed records of one application in Redis. `open`/`flush` are the bus's start and stop."""
+    """The departed records of one application in Redis. `open` and `flush`/`close` are the bus's start and stop."""
 
     def __init__(self, app_id: str, *, timeout: float) -> None:
         self._prefix = f"livequery:departed:{app_id}:"
@@ -70,6 +70,7 @@ class RedisDepartures:
         self.lost = 0  # records Redis did not take (away, or the process stopping)
 
     def open(self, client: aioredis.Redis) -> None:
+        """Write and read through `client` (the bus's publishing connection)."""
         self._client = client
         self._keep, self._take = client.register_script(_KEEP), client.register_script(_TAKE)
 
@@ -129,6 +130,9 @@ class RedisDepartures:
                 await asyncio.wait([writer], timeout=0.5)
         self.lost += len(self._pending)
         self._pending.clear()
+
+    def close(self) -> None:
+        """The bus's connection is closing: what is kept from now on stays queued (and is never written)."""
         self._client = None
 
     async def _write(self) -> None:

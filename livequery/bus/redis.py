@@ -159,6 +159,7 @@ class RedisBus:
         buffered for an unreachable Redis is lost (and counted). The departed LiveQuery subscriptions go to Redis
         first: at a graceful shutdown the sockets were just closed, and their clients are reconnecting elsewhere."""
         await self.departures.flush()
+        self.departures.close()
         sender, self._sender = self._sender, None
         if sender is not None:  # what was published before stop() still goes out, within the usual bound
             done, _ = await asyncio.wait([sender], timeout=2 * self._timeout)

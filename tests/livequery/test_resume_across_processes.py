@@ -23,7 +23,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from benchmarks.server import APP_ID as PROCESS_APP_ID
 from benchmarks.server import running_server
+from auth.principal import Principal
+from livequery.bus import Departure
 from livequery.bus.departures import RedisDepartures
+from livequery.bus.redis import RedisBus
 from tests.livequery.conftest import APP_ID, LiveClient, LiveServer, live_settings, serving
 from tests.livequery.test_live_resume import acknowledged, create, departed, fence, kinds, update
 from tests.livequery.test_ordered_processes import WAIT, frames_until, post
@@ -135,6 +138,48 @@ async def test_a_subscribe_while_redis_does_not_answer_is_taken_as_new_without_w
         created = await create(server, room="r1", text="live")
         assert kinds([await client.receive()]) == [("create", created, "live")]
         await client.close()
+
+
+# -- the records themselves -------------------------------------------------------------------------------------
+
+def departure(position: int, seen_upto: int, match: str = "m", epoch: str = "e") -> Departure:
+    return Departure(match, epoch, position, seen_upto, Principal(user_id="u", roles=frozenset({"staff"})))
+
+
+async def test_sockets_of_one_key_on_two_processes_leave_one_record_with_the_earliest_position(
+        redis_server: str) -> None:
+    app = uuid.uuid4().hex
+    first, second = RedisBus(redis_server, channel=app), RedisBus(redis_server, channel=app)
+    await first.start()
+    await second.start()
+    try:
+        late, early = 7_300_000_000_000_000_123, 7_300_000_000_000_000_099  # past a double's precision
+        first.departures.keep("i", 1, departure(late, late), 60)
+        await first.departures.flush()  # what stop() does first
+        second.departures.keep("i", 1, departure(early, early), 60)
+        await second.departures.flush()
+        assert await first.departures.take("i", 1, "another user or query") is None  # and it stays
+        assert await first.departures.take("i", 1, "m") == departure(early, late)
+        assert await second.departures.take("i", 1, "m") is None  # it resumed one subscription
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_record_queued_when_the_bus_stops_is_written_before_it_closes(redis_server: str) -> None:
+    app = uuid.uuid4().hex
+    bus = RedisBus(redis_server, channel=app)
+    await bus.start()
+    bus.departures.keep("i", 1, departure(5, 6), 60)
+    await bus.stop()
+    assert bus.departures.lost == 0
+    reader = aioredis.Redis.from_url(redis_server)
+    try:
+        key = RedisDepartures(app, timeout=1.0).key("i", 1)
+        assert 0 < await reader.pttl(key) <= 60_000
+        assert await reader.hget(key, "p") == b"5"
+    finally:
+        await reader.aclose()
 
 
 # -- real processes: a rolling deploy ---------------------------------------------------------------------------
