@@ -214,6 +214,8 @@ class Services:
             self._tasks.append(asyncio.create_task(self.metrics.sample_forever(), name="metrics-sample"))
         if self.hub.resumes is not None:
             self._tasks.append(asyncio.create_task(self.acks.run(), name="livequery-acks"))
+            if self.hub.resumes.shared is not None:  # with Redis: open subscriptions survive this process
+                self._tasks.append(asyncio.create_task(self.hub.resumes.share_forever(), name="livequery-share"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))

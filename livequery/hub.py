@@ -173,6 +173,8 @@ class ClientHandle:
                     joined = resumes.join(hub, self, subscription, action.resume_from, shared)
             elif isinstance(action, Remove):
                 index.remove(action.subscription)
+                if resumes is not None:
+                    resumes.unsubscribed(self, action.subscription)
             elif isinstance(action, Snapshot):
                 start_snapshot(self._hub, self, action.subscription)
 

@@ -8,10 +8,13 @@ requestId, query and user within `keep_seconds` is a resume; so is one whose req
 socket (a half-open socket the server has not yet noticed is gone). The extension `resumeFrom: "<token>"` asks
 for a resume from a position explicitly (any socket, any process of the app).
 
-With Redis, departed subscriptions are shared by every process of the app (`SharedDepartures`, the bus's): a
-client that reconnects to another process (no sticky sessions, a rolling deploy) is resumed there too. A record
-from another process carries the principal the subscription had (roles included, never the session token), so
-what the client could see before is judged as on the process that served it.
+With Redis, subscriptions are shared by every process of the app (`SharedDepartures`, the bus's): a client
+that reconnects to another process (no sticky sessions, a rolling deploy) is resumed there too. Each subscription
+with an installationId has a record there from the moment it joins, renewed every `SHARE_SECONDS` while its
+socket is open and rewritten when it goes, so even the clients of a process that died without closing them are
+resumed (from up to `SHARE_SECONDS` back: a few changes may come again) or told 4100, never taken as new. A
+record carries the principal the subscription had (roles included, never the session token), so what the client
+could see before is judged as on the process that served it.
 
 A resume replays the class's history after that position (livequery/history.py) for the new subscription,
 checked against the subscriber's ACL, roles and CLP as of now, coalesced per object: one frame per object that
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -48,6 +52,8 @@ Key = tuple[str, int]
 
 DEFAULT_KEEP_SECONDS = 1200.0
 DEFAULT_MAX_DEPARTED = 100_000
+SHARE_SECONDS = 30.0  # how old the shared record of an open subscription may be when its process dies
+ANY_SEEN = 2**63 - 1  # `seen_upto` of an open subscription's record: it may have seen any event
 _SUBSCRIBED = b'{"op":"subscribed"'
 
 
@@ -80,6 +86,7 @@ class Resumes:
         `shared`: where the other processes of the app find them (None: this process only)."""
         self.history = history
         self.shared = shared
+        self._token = secrets.token_hex(6)
         self.keep_seconds = keep_seconds
         self.max_departed = max_departed
         self._clock = clock
@@ -128,6 +135,8 @@ class Resumes:
         if key is not None:
             self._live.setdefault(key, []).append(subscription)
             self._forget_live(key)  # prune the closed ones
+            if self.shared is not None:  # from now on, a crash of this process leaves this record behind
+                self._share(key, subscription, position if start is None else min(max(start, 0), position))
         if start is None:
             return Joined(token, [])
         class_name = subscription.query.class_name
@@ -155,18 +164,50 @@ class Resumes:
                     and earlier.query_key == subscription.query.key
                     and earlier.user_id == subscription.principal.user_id):
                 point, seen_upto = min(point, earlier.position), max(seen_upto, earlier.seen_upto)
+            if self.shared is not None:  # its own record (each socket of the key has one: the earliest wins)
+                self._share(key, subscription, resume_point(subscription), hub_position)
             principal = subscription.principal
             self._departed[key] = Departed(subscription.query.key, principal.user_id, principal, point, seen_upto,
                                            now)
-            if self.shared is not None:
-                if principal.session_token is not None:  # never in Redis
-                    principal = msgspec.structs.replace(principal, session_token=None)
-                self.shared.keep(key[0], key[1], Departure(match_of(subscription.query.key, principal.user_id),
-                                                           self.history.epoch, point, seen_upto, principal),
-                                 self.keep_seconds)
         departed, oldest = self._departed, now - self.keep_seconds
         while departed and (len(departed) > self.max_departed or next(iter(departed.values())).at < oldest):
             departed.popitem(last=False)
+
+    def unsubscribed(self, client: ClientHandle, subscription: Subscription) -> None:
+        """The client unsubscribed: nothing of it is to be resumed."""
+        key = _key(client, subscription)
+        if key is not None:
+            self._forget_live(key, subscription)
+            if self.shared is not None:
+                self.shared.drop(key[0], key[1], self._owner(subscription))
+
+    async def share_forever(self, seconds: float = SHARE_SECONDS, chunk: int = 500) -> None:
+        """Every `seconds`, renew the shared record of every open subscription with where it is now: if this
+        process dies without closing its sockets, its clients resume from there elsewhere. A few microseconds
+        per subscription, `chunk` at a time between other work."""
+        while True:
+            await asyncio.sleep(seconds)
+            for count, (key, held) in enumerate(list(self._live.items()), 1):
+                for subscription in held:
+                    if _is_open(subscription):
+                        self._share(key, subscription, resume_point(subscription))
+                if count % chunk == 0:
+                    await asyncio.sleep(0)
+
+    def _share(self, key: Key, subscription: Subscription, position: int, seen_upto: int = ANY_SEEN) -> None:
+        """Tell every process where `subscription` may have missed events from (`seen_upto`: the default, for an
+        open socket, says any event may have been seen: a removal is then never lost)."""
+        principal = subscription.principal
+        if principal.session_token is not None:  # never in Redis
+            principal = msgspec.structs.replace(principal, session_token=None)
+        departure = Departure(match_of(subscription.query.key, principal.user_id), self.history.epoch, position,
+                              seen_upto, principal, self._owner(subscription))
+        self.shared.keep(key[0], key[1], departure, self.keep_seconds)  # type: ignore[union-attr]
+
+    def _owner(self, subscription: Subscription) -> str:
+        # which subscription a shared record is of: this process's token and the object's id (an id reused
+        # after the subscription is gone names a later subscription of this process, never another's)
+        return f"{self._token}.{id(subscription)}"
 
     def subscribed_frame(self, frame: bytes, joined: Joined) -> bytes:
         """The `subscribed` frame with the position it starts from, for a client that asked (`resumeFrom`)."""

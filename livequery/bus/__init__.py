@@ -41,13 +41,15 @@ class ChangeEvent(msgspec.Struct, frozen=True):
 
 
 class Departure(msgspec.Struct, frozen=True):
-    """A subscription whose socket went, as another process can use it."""
+    """Where a subscription may have missed events from (its socket went, or may go without a word: its process
+    may die), as another process can use it."""
 
     match: str  # `match_of(query key, user id)`
     epoch: str  # positions are meaningful within the history epoch they were taken in
     position: int  # the client may have missed the events after this one
     seen_upto: int  # events after this were dispatched after the socket went: never seen
     before: Principal  # who the client was when it last knew the objects (no session token)
+    owner: str = ""  # which subscription: its later record replaces this one
 
 
 def match_of(query_key: bytes, user_id: str | None) -> str:
@@ -71,8 +73,13 @@ class SharedDepartures(Protocol):
         """Share a departed subscription for `seconds`, without waiting (the socket's close path is synchronous)."""
         ...
 
+    def drop(self, installation_id: str, request_id: int, owner: str) -> None:
+        """Forget the record of `owner` (unsubscribed), without waiting."""
+        ...
+
     async def take(self, installation_id: str, request_id: int, match: str) -> Departure | None:
-        """The record of this key if it `match`es (consumed), or None; bounded in time, None on any failure."""
+        """The earliest record of this key that `match`es (consumed), or None; bounded in time, None on any
+        failure."""
         ...
 
 

@@ -27,6 +27,7 @@ from auth.principal import Principal
 from livequery.bus import Departure
 from livequery.bus.departures import RedisDepartures
 from livequery.bus.redis import RedisBus
+from livequery.resume import ANY_SEEN
 from tests.livequery.conftest import APP_ID, LiveClient, LiveServer, live_settings, serving
 from tests.livequery.test_live_resume import acknowledged, create, departed, fence, kinds, update
 from tests.livequery.test_ordered_processes import WAIT, frames_until, post
@@ -53,16 +54,19 @@ async def joined(server: LiveServer, installation: str, **fields: Any) -> LiveCl
     return client
 
 
-async def shared_record(redis_url: str, installation: str, *, app_id: str = APP_ID,
-                        wait: bool = True) -> dict[bytes, bytes]:
-    """The departed record in Redis: once it is there (the socket's close path queues it), or as it is now."""
+async def shared_records(redis_url: str, installation: str, *, app_id: str = APP_ID,
+                         departed: bool = False) -> dict[bytes, bytes]:
+    """The Redis records of (installation, requestId 1) by owner; with `departed`, once one is of a socket that
+    went (the close path queues it; an open subscription's record says it may have seen anything)."""
     client = aioredis.Redis.from_url(redis_url)
     key = RedisDepartures(app_id, timeout=1.0).key(installation, 1)
     try:
         async with asyncio.timeout(5):
-            while not (record := await client.hgetall(key)) and wait:
+            while True:
+                records = await client.hgetall(key)
+                if not departed or any(b'"seen_upto":%d' % ANY_SEEN not in value for value in records.values()):
+                    return records
                 await asyncio.sleep(0.01)
-        return record
     finally:
         await client.aclose()
 
@@ -78,7 +82,7 @@ async def test_a_client_back_on_another_process_gets_each_missed_change_once_the
         await acknowledged(first)
         await client.close()
         await departed(first)
-        await shared_record(redis_server, installation)
+        left = await shared_records(redis_server, installation, departed=True)
 
         await update(second, seen, text="edited")
         await update(second, seen, text="edited twice")
@@ -94,7 +98,8 @@ async def test_a_client_back_on_another_process_gets_each_missed_change_once_the
         assert frames[0]["original"]["text"] == "seen"
         live = await create(first, room="r1", text="live")
         assert kinds([await back.receive()]) == [("create", live, "live")]
-        assert await shared_record(redis_server, installation, wait=False) == {}  # it resumes one subscription
+        now = await shared_records(redis_server, installation)  # it resumed one subscription: back's own is left
+        assert len(now) == 1 and not now.keys() & left.keys()
         await back.close()
 
 
@@ -108,19 +113,19 @@ async def test_another_user_reusing_the_installation_on_another_process_gets_no_
         await acknowledged(first)
         await client.close()
         await departed(first)
-        record = await shared_record(redis_server, installation)
-        assert not any(ann["sessionToken"].encode() in value for value in record.values())
+        records = await shared_records(redis_server, installation, departed=True)
+        assert not any(ann["sessionToken"].encode() in value for value in records.values())
 
         missed = await create(second, room="r1", text="missed")
         other = await joined(second, installation, sessionToken=bob["sessionToken"])
         bobs_fence = await fence(first)
         assert kinds(await other.frames_before(bobs_fence)) == []
+        await other.close()
 
         back = await joined(second, installation, sessionToken=ann["sessionToken"])  # the record waited for ann
         assert kinds(await back.frames_before(await fence(first))) == [("create", missed, "missed"),
                                                                        ("create", bobs_fence, "fence")]
         await back.close()
-        await other.close()  # (its own record then replaces ann's: the last user of an installation wins)
 
 
 async def test_a_subscribe_while_redis_does_not_answer_is_taken_as_new_without_waiting_for_it(
@@ -142,25 +147,28 @@ async def test_a_subscribe_while_redis_does_not_answer_is_taken_as_new_without_w
 
 # -- the records themselves -------------------------------------------------------------------------------------
 
-def departure(position: int, seen_upto: int, match: str = "m", epoch: str = "e") -> Departure:
-    return Departure(match, epoch, position, seen_upto, Principal(user_id="u", roles=frozenset({"staff"})))
+def departure(position: int, seen_upto: int, owner: str, match: str = "m") -> Departure:
+    return Departure(match, "e", position, seen_upto, Principal(user_id="u", roles=frozenset({"staff"})), owner)
 
 
-async def test_sockets_of_one_key_on_two_processes_leave_one_record_with_the_earliest_position(
+async def test_sockets_of_one_key_on_two_processes_resume_the_next_from_the_earliest_position(
         redis_server: str) -> None:
     app = uuid.uuid4().hex
     first, second = RedisBus(redis_server, channel=app), RedisBus(redis_server, channel=app)
     await first.start()
     await second.start()
     try:
-        late, early = 7_300_000_000_000_000_123, 7_300_000_000_000_000_099  # past a double's precision
-        first.departures.keep("i", 1, departure(late, late), 60)
+        late, early = 7_300_000_000_000_000_123, 7_300_000_000_000_000_099
+        first.departures.keep("i", 1, departure(late, late, "a"), 60)
+        first.departures.keep("i", 1, departure(late + 5, late + 5, "a"), 60)  # replaces a's
+        first.departures.keep("i", 1, departure(3, 3, "gone"), 60)
+        first.departures.drop("i", 1, "gone")  # unsubscribed
         await first.departures.flush()  # what stop() does first
-        second.departures.keep("i", 1, departure(early, early), 60)
+        second.departures.keep("i", 1, departure(early, early, "b"), 60)
         await second.departures.flush()
-        assert await first.departures.take("i", 1, "another user or query") is None  # and it stays
-        assert await first.departures.take("i", 1, "m") == departure(early, late)
-        assert await second.departures.take("i", 1, "m") is None  # it resumed one subscription
+        assert await first.departures.take("i", 1, "another user or query") is None  # and they stay
+        assert await first.departures.take("i", 1, "m") == departure(early, late + 5, "b")
+        assert await second.departures.take("i", 1, "m") is None  # they resumed one subscription
     finally:
         await first.stop()
         await second.stop()
@@ -170,14 +178,14 @@ async def test_a_record_queued_when_the_bus_stops_is_written_before_it_closes(re
     app = uuid.uuid4().hex
     bus = RedisBus(redis_server, channel=app)
     await bus.start()
-    bus.departures.keep("i", 1, departure(5, 6), 60)
+    bus.departures.keep("i", 1, departure(5, 6, "a"), 60)
     await bus.stop()
     assert bus.departures.lost == 0
     reader = aioredis.Redis.from_url(redis_server)
     try:
         key = RedisDepartures(app, timeout=1.0).key("i", 1)
         assert 0 < await reader.pttl(key) <= 60_000
-        assert await reader.hget(key, "p") == b"5"
+        assert (await reader.hget(key, "a") or b"").startswith(b"m {")
     finally:
         await reader.aclose()
 
@@ -210,7 +218,7 @@ async def _rolling_deploy(first: str, second: str, first_pid: int, redis_url: st
         await asyncio.wait_for(socket_.wait_closed(), WAIT)
         if how == signal.SIGTERM:
             assert socket_.close_code == 1012  # "service restart": the SDKs reconnect
-            await shared_record(redis_url, installation, app_id=PROCESS_APP_ID)  # written before the process exits
+            await shared_records(redis_url, installation, app_id=PROCESS_APP_ID, departed=True)  # before it exits
 
         missed = await post(http, second, "/classes/Counter", {"name": "d", "n": 2})
         await post(http, second, f"/classes/Counter/{seen['objectId']}", {"n": 10}, method="PUT")
@@ -222,8 +230,9 @@ async def _rolling_deploy(first: str, second: str, first_pid: int, redis_url: st
             # again if its acknowledgement had not reached A yet (the README's "what may come twice")
             assert frames in ([("create", missed["objectId"], 2), (kind, seen["objectId"], 10),
                                ("create", end["objectId"], -1)] for kind in ("update", "create"))
-        else:  # no record: B cannot tell it from a new subscription, which misses what came before it
-            assert frames == [("create", end["objectId"], -1)]
+        else:  # A wrote nothing as it died: the record of the open subscription, as it joined, resumes it
+            assert frames == [("create", missed["objectId"], 2), ("create", seen["objectId"], 10),
+                              ("create", end["objectId"], -1)]
         await back.close()
 
 
@@ -237,9 +246,10 @@ def test_a_client_of_a_process_stopped_by_sigterm_resumes_on_another(
         _on_two_processes(redis_server, tmp_path, signal.SIGTERM, f"sqlite:///{tmp_path / 'shared.db'}")
 
 
-def test_a_client_of_a_process_killed_by_sigkill_is_taken_as_new_on_another(
+def test_a_client_of_a_process_killed_by_sigkill_resumes_on_another_from_its_last_shared_position(
         redis_server: str, tmp_path: Path) -> None:
-    """What the README says a client gets after a crash: nothing tells B it was there (see `resumeFrom`)."""
+    """A crash writes nothing: B resumes from the record of the open subscription (as it joined, or its latest
+    renewal), so what the client saw since may come again, but nothing is missed."""
     _on_two_processes(redis_server, tmp_path, signal.SIGKILL, f"sqlite:///{tmp_path / 'shared.db'}")
 
 
