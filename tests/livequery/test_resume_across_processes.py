@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
@@ -126,6 +127,33 @@ async def test_another_user_reusing_the_installation_on_another_process_gets_no_
         assert kinds(await back.frames_before(await fence(first))) == [("create", missed, "missed"),
                                                                        ("create", bobs_fence, "fence")]
         await back.close()
+
+
+async def test_an_open_subscriptions_record_follows_what_its_client_acknowledged(
+        tmp_path: Path, test_store: None, redis_server: str) -> None:
+    """What a client of a process that dies without a word resumes from elsewhere (see the SIGKILL test)."""
+    installation = uuid.uuid4().hex
+    async with two_servers(tmp_path, redis_server) as (first, _second):
+        client = await joined(first, installation)
+        joined_at = msgspec.json.decode(only(await shared_records(redis_server, installation)).split(b" ", 1)[1])
+        await client.frames_before(await fence(first))
+        await acknowledged(first)
+        hub = first.app.state.services.hub
+        renewing = asyncio.create_task(hub.resumes.share_forever(0.01))
+        try:
+            async with asyncio.timeout(5):
+                while (record := msgspec.json.decode(only(await shared_records(redis_server, installation))
+                                                     .split(b" ", 1)[1]))["position"] != hub.position:
+                    await asyncio.sleep(0.01)
+        finally:
+            renewing.cancel()
+        assert joined_at["position"] < record["position"] and record["seen_upto"] == ANY_SEEN
+        await client.close()
+
+
+def only(records: dict[bytes, bytes]) -> bytes:
+    assert len(records) == 1, records
+    return next(iter(records.values()))
 
 
 async def test_a_subscribe_while_redis_does_not_answer_is_taken_as_new_without_waiting_for_it(
