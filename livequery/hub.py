@@ -20,7 +20,7 @@ import msgspec
 
 from auth.principal import Principal
 from storage.errors import ParseError
-from livequery.bus import Bus, ChangeEvent
+from livequery.bus import Bus, ChangeEvent, Departure
 from livequery.coalesce import Coalescer, CoalesceStats
 from livequery.connection import (
     DEFAULT_MAX_SUBSCRIPTIONS,
@@ -159,13 +159,13 @@ class ClientHandle:
                     self.offer(frame)
                 joined = None
             elif isinstance(action, Add):
-                subscription, shared = action.subscription, None
+                subscription = action.subscription
+                shared: list[Departure] = []
                 if resumes is not None and resumes.shared is not None and self.connection.installation_id:
                     # before the add: events dispatched during the look-up are in the history, and replayed
                     shared = await resumes.look_up(self, subscription, action.resume_from)
                     if self.closed:
-                        if shared is not None:
-                            resumes.give_back(self, subscription, shared)
+                        resumes.give_back(self, subscription, shared)
                         return
                 hub.release_held(subscription.query.class_name)  # held from before it subscribed
                 index.add(subscription)

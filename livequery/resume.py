@@ -95,24 +95,26 @@ class Resumes:
         self.replayed = 0  # frames sent by resumes
         self.resets = 0  # resumes the history could not cover
 
-    async def look_up(self, client: ClientHandle, subscription: Subscription, resume_from: Any) -> Departure | None:
-        """The shared record of a subscription about to join, if it is an implicit resume (consumed: it resumes
-        one subscription). Called before the subscription is added to the index: events dispatched meanwhile
+    async def look_up(self, client: ClientHandle, subscription: Subscription,
+                      resume_from: Any) -> list[Departure]:
+        """The shared records of a subscription about to join, if it is an implicit resume (consumed: they
+        resume one subscription). Called before the subscription is added to the index: events dispatched meanwhile
         are in the history, and replayed from the record's position. Taken even when this process has a record
         of its own: the earliest of them wins, and a record left in Redis would resume someone later."""
         key = _key(client, subscription)
         if self.shared is None or key is None or isinstance(resume_from, str):
-            return None
+            return []
         return await self.shared.take(key[0], key[1], match_of(subscription.query.key, subscription.principal.user_id))
 
-    def give_back(self, client: ClientHandle, subscription: Subscription, departure: Departure) -> None:
-        """A record was looked up for a subscription whose socket went before it joined: keep it for the next."""
+    def give_back(self, client: ClientHandle, subscription: Subscription, shared: list[Departure]) -> None:
+        """Records were looked up for a subscription whose socket went before it joined: keep them for the next."""
         key = _key(client, subscription)
         if self.shared is not None and key is not None:
-            self.shared.keep(key[0], key[1], departure, self.keep_seconds)
+            for departure in shared:
+                self.shared.keep(key[0], key[1], departure, self.keep_seconds)
 
     def join(self, hub: Hub, client: ClientHandle, subscription: Subscription, resume_from: Any,
-             shared: Departure | None = None) -> Joined:
+             shared: list[Departure] | None = None) -> Joined:
         """A subscription was just added to the index (so it gets every event dispatched from now on): what to
         send it before those. `resume_from`: the `resumeFrom` field (msgspec.UNSET when absent); `shared`: its
         record from `look_up`."""
@@ -129,7 +131,7 @@ class Resumes:
             parsed = parse_token(resume_from)
             start = seen_upto = parsed[1] if parsed is not None and parsed[0] == history.epoch else -1
         elif key is not None:
-            found = self._previous(key, subscription, position, shared)
+            found = self._previous(key, subscription, position, shared or [])
             if found is not None:
                 start, before, seen_upto = found
         if key is not None:
@@ -224,31 +226,37 @@ class Resumes:
             del self._live[key]
 
     def _previous(self, key: Key, subscription: Subscription, position: int,
-                  shared: Departure | None) -> tuple[int, Principal, int] | None:
+                  shared: list[Departure]) -> tuple[int, Principal, int] | None:
         """Where the same client's earlier subscription left off, and who it was for, if it is a resume: the
         earliest of the departed records (this process's, and `shared`, the app's) and the subscriptions of the
         key still open (a socket the server has not yet noticed is gone looks like that, and so does another
         tab)."""
+        query_key, user_id = subscription.query.key, subscription.principal.user_id
+        held = [other for other in self._live.get(key, ()) if other is not subscription and _is_open(other)
+                and other.query.key == query_key and other.principal.user_id == user_id]
+        mine = {self._owner(other) for other in held} if shared else ()  # those are known better below
+        record: Departure | None = None
+        for departure in shared:
+            if departure.owner not in mine:
+                record = earliest(record, departure)
         departed = self._departed.pop(key, None)
         if (departed is not None and departed.at >= self._clock() - self.keep_seconds
                 and departed.query_key == subscription.query.key
                 and departed.user_id == subscription.principal.user_id):
             local = Departure("", self.history.epoch, departed.position, departed.seen_upto, departed.principal)
-            shared = earliest(local, shared)
+            record = earliest(local, record)
         found: tuple[int, Principal, int] | None = None
-        if shared is not None:
+        if record is not None:
             # another epoch: the history it counts in is gone (-1: told so). A position this process has not
             # dispatched yet (it reads the stream behind the one that served the client): what follows is live.
-            start = min(shared.position, position) if shared.epoch == self.history.epoch else -1
-            found = start, shared.before, shared.seen_upto
-        for held in self._live.get(key, ()):
-            if (held is not subscription and _is_open(held) and held.query.key == subscription.query.key
-                    and held.principal.user_id == subscription.principal.user_id):
-                point = resume_point(held)  # still open: it may have been shown anything up to now
-                if found is None or point < found[0]:
-                    found = point, held.principal, position
-                else:
-                    found = found[0], found[1], position
+            start = min(record.position, position) if record.epoch == self.history.epoch else -1
+            found = start, record.before, record.seen_upto
+        for other in held:
+            point = resume_point(other)  # still open: it may have been shown anything up to now
+            if found is None or point < found[0]:
+                found = point, other.principal, position
+            else:
+                found = found[0], found[1], position
         return found
 
 

@@ -77,9 +77,9 @@ class SharedDepartures(Protocol):
         """Forget the record of `owner` (unsubscribed), without waiting."""
         ...
 
-    async def take(self, installation_id: str, request_id: int, match: str) -> Departure | None:
-        """The earliest record of this key that `match`es (consumed), or None; bounded in time, None on any
-        failure."""
+    async def take(self, installation_id: str, request_id: int, match: str) -> list[Departure]:
+        """The records of this key that `match` (consumed: one per socket of the key); bounded in time, none on
+        any failure."""
         ...
 
 

@@ -10,9 +10,9 @@ history epoch, the positions, the principal it was for (without its session toke
 
 Writing never waits on the socket's close path: `keep` queues the record and a task writes the queue, one
 pipeline at a time; `flush` (the bus's `stop`) writes what is queued before the process exits. `take` reads and
-deletes the matching fields in one step (a Lua script) and keeps the earliest: a record resumes one
-subscription, no client of a key is resumed past what it read, and a record for another user or query stays
-for its owner.
+deletes the matching fields in one step (a Lua script): a record resumes one subscription (the earliest of them
+wins: no client of a key is resumed past what it read), and a record for another user or query stays for its
+owner.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from livequery.bus import Departure, earliest
+from livequery.bus import Departure
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +85,15 @@ class RedisDepartures:
                 return  # no loop (a synchronous caller): `flush` writes it
             self._writer = loop.create_task(self._write(), name=f"redis-departures:{self._prefix}")
 
-    async def take(self, installation_id: str, request_id: int, match: str) -> Departure | None:
-        """The departed record of this key if it matches (deleted: it resumes one subscription), or None; at
-        most `timeout` seconds, and None when Redis does not answer (the subscription is taken as new)."""
+    async def take(self, installation_id: str, request_id: int, match: str) -> list[Departure]:
+        """The records of this key that match (deleted: they resume one subscription); at most `timeout`
+        seconds, and none found when Redis does not answer (the subscription is taken as new)."""
         key = self.key(installation_id, request_id)
-        found = None
+        found = []
         for queued, record in list(self._pending.items()):
             if queued[0] == key and record is not None and record[0].match == match:
                 del self._pending[queued]  # not written yet: it never reaches Redis now
-                found = earliest(found, record[0])
+                found.append(record[0])
         if self._client is None or self._take is None:
             return found
         try:
@@ -104,7 +104,7 @@ class RedisDepartures:
             return found
         for value in reply or ():
             try:
-                found = earliest(found, self._decoder.decode(value[len(match) + 1:]))
+                found.append(self._decoder.decode(value[len(match) + 1:]))
             except msgspec.DecodeError:
                 log.warning("ignoring a live query resume record that is not one")
         return found
