@@ -29,7 +29,7 @@ from livequery.bus import Departure
 log = logging.getLogger(__name__)
 
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
-_BATCH = 1000  # records per pipeline: encoding them holds the event loop a millisecond or so
+_BATCH = 100  # records per pipeline: building one and reading its replies holds the event loop ~5 ms
 
 _TAKE = """
 local fields = redis.call('HGETALL', KEYS[1])
