@@ -135,15 +135,14 @@ async def test_an_open_subscriptions_record_follows_what_its_client_acknowledged
     installation = uuid.uuid4().hex
     async with two_servers(tmp_path, redis_server) as (first, _second):
         client = await joined(first, installation)
-        joined_at = msgspec.json.decode(only(await shared_records(redis_server, installation)).split(b" ", 1)[1])
+        joined_at = only(await shared_records(redis_server, installation))
         await client.frames_before(await fence(first))
         await acknowledged(first)
         hub = first.app.state.services.hub
         renewing = asyncio.create_task(hub.resumes.share_forever(0.01))
         try:
             async with asyncio.timeout(5):
-                while (record := msgspec.json.decode(only(await shared_records(redis_server, installation))
-                                                     .split(b" ", 1)[1]))["position"] != hub.position:
+                while (record := only(await shared_records(redis_server, installation)))["position"] != hub.position:
                     await asyncio.sleep(0.01)
         finally:
             renewing.cancel()
@@ -151,9 +150,10 @@ async def test_an_open_subscriptions_record_follows_what_its_client_acknowledged
         await client.close()
 
 
-def only(records: dict[bytes, bytes]) -> bytes:
+def only(records: dict[bytes, bytes]) -> dict[str, Any]:
+    """The one record there is, as JSON (its field's value is `<match> <record>`)."""
     assert len(records) == 1, records
-    return next(iter(records.values()))
+    return msgspec.json.decode(next(iter(records.values())).split(b" ", 1)[1])  # type: ignore[no-any-return]
 
 
 async def test_a_subscribe_while_redis_does_not_answer_is_taken_as_new_without_waiting_for_it(
