@@ -17,12 +17,13 @@ from api.settings import Settings
 from auth import clp as clp_rules
 from auth.principal import Principal
 from auth.sessions import SessionStore, is_own_session
+from livequery.bus import SharedDepartures
 from livequery.connection import ConfiguredKeys
 from livequery.hooks import LiveHooks
 from livequery.history import History
 from livequery.hub import ClientHandle, Hub
 from livequery.reads import Reading
-from livequery.resume import AckPings, ack_payload, acked_position
+from livequery.resume import AckPings, Resumes, ack_payload, acked_position
 from livequery.snapshot import MAX_SNAPSHOT
 from storage.errors import ParseError
 from storage.query import Field, In, Node, conjoin, parse_where
@@ -63,7 +64,8 @@ class RestReads:
 
 def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
               hooks: LiveHooks | None = None, coalesce_ms: dict[str, float] | None = None,
-              history: History | None = None, reads: RestReads | None = None) -> Hub:
+              history: History | None = None, reads: RestReads | None = None,
+              departures: SharedDepartures | None = None) -> Hub:
     async def resolve_session(token: str) -> Principal | None:
         try:
             return await sessions.resolve(token)
@@ -119,7 +121,8 @@ def build_hub(settings: Settings, schemas: SchemaCache, sessions: SessionStore,
                visible_fields=visible_fields, outbox_size=settings.client_queue_frames, authorize=authorize,
                hooks=hooks, budget_bytes=settings.client_buffer_bytes,
                max_subscriptions=settings.max_subscriptions_per_client, coalesce_ms=coalesce_ms,
-               history=history, reads=reads)
+               history=history, reads=reads,
+               resumes=None if history is None else Resumes(history, shared=departures))
 
 
 CLOSE_TIMEOUT_SECONDS = 2.0

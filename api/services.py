@@ -130,7 +130,7 @@ class Services:
         self.hub = build_hub(settings, self.schemas, self.sessions, LiveCloudHooks(self.hooks),
                              coalesce_ms=cloud.coalesce_ms if cloud is not None else None,
                              history=self.bus.history if settings.live_history_seconds > 0 else None,
-                             reads=RestReads(settings, self.queries))
+                             reads=RestReads(settings, self.queries), departures=self.bus.departures)
         self.acks = AckPings(settings.live_ack_seconds)
         self.files = FileService(open_files(settings, raw_store), upload_rules(settings), self.store,
                                  settings.files_url)
@@ -214,6 +214,8 @@ class Services:
             self._tasks.append(asyncio.create_task(self.metrics.sample_forever(), name="metrics-sample"))
         if self.hub.resumes is not None:
             self._tasks.append(asyncio.create_task(self.acks.run(), name="livequery-acks"))
+            if self.hub.resumes.shared is not None:  # with Redis: open subscriptions survive this process
+                self._tasks.append(asyncio.create_task(self.hub.resumes.share_forever(), name="livequery-share"))
         if self.settings.redis_url:  # other processes may change class permissions: re-read them regularly
             self._tasks.append(asyncio.create_task(self.schemas.refresh_forever(SCHEMA_REFRESH_SECONDS),
                                                    name="schema-refresh"))

@@ -20,7 +20,7 @@ import msgspec
 
 from auth.principal import Principal
 from storage.errors import ParseError
-from livequery.bus import Bus, ChangeEvent
+from livequery.bus import Bus, ChangeEvent, Departure
 from livequery.coalesce import Coalescer, CoalesceStats
 from livequery.connection import (
     DEFAULT_MAX_SUBSCRIPTIONS,
@@ -159,12 +159,22 @@ class ClientHandle:
                     self.offer(frame)
                 joined = None
             elif isinstance(action, Add):
-                hub.release_held(action.subscription.query.class_name)  # held from before it subscribed
-                index.add(action.subscription)
+                subscription = action.subscription
+                shared: list[Departure] = []
+                if resumes is not None and resumes.shared is not None and self.connection.installation_id:
+                    # before the add: events dispatched during the look-up are in the history, and replayed
+                    shared = await resumes.look_up(self, subscription, action.resume_from)
+                    if self.closed:
+                        resumes.give_back(self, subscription, shared)
+                        return
+                hub.release_held(subscription.query.class_name)  # held from before it subscribed
+                index.add(subscription)
                 if resumes is not None:
-                    joined = resumes.join(hub, self, action.subscription, action.resume_from)
+                    joined = resumes.join(hub, self, subscription, action.resume_from, shared)
             elif isinstance(action, Remove):
                 index.remove(action.subscription)
+                if resumes is not None:
+                    resumes.unsubscribed(self, action.subscription)
             elif isinstance(action, Snapshot):
                 start_snapshot(self._hub, self, action.subscription)
 

@@ -8,6 +8,14 @@ requestId, query and user within `keep_seconds` is a resume; so is one whose req
 socket (a half-open socket the server has not yet noticed is gone). The extension `resumeFrom: "<token>"` asks
 for a resume from a position explicitly (any socket, any process of the app).
 
+With Redis, subscriptions are shared by every process of the app (`SharedDepartures`, the bus's): a client
+that reconnects to another process (no sticky sessions, a rolling deploy) is resumed there too. Each subscription
+with an installationId has a record there from the moment it joins, renewed every `SHARE_SECONDS` while its
+socket is open and rewritten when it goes, so even the clients of a process that died without closing them are
+resumed (from up to `SHARE_SECONDS` back: a few changes may come again) or told 4100, never taken as new. A
+record carries the principal the subscription had (roles included, never the session token), so what the client
+could see before is judged as on the process that served it.
+
 A resume replays the class's history after that position (livequery/history.py) for the new subscription,
 checked against the subscriber's ACL, roles and CLP as of now, coalesced per object: one frame per object that
 changed, its latest state, as the kind that takes the client from what it last knew to now (a create then
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -27,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from auth.principal import Principal
-from livequery.bus import ChangeEvent
+from livequery.bus import ChangeEvent, Departure, SharedDepartures, earliest, match_of
 from livequery.events import WITH_ORIGINAL, LiveEventKind, passes_watch
 from livequery.history import History, parse_token
 from livequery.protocol import LiveQueryErrorCode, error_frame, event_frame
@@ -43,6 +52,8 @@ Key = tuple[str, int]
 
 DEFAULT_KEEP_SECONDS = 1200.0
 DEFAULT_MAX_DEPARTED = 100_000
+SHARE_SECONDS = 30.0  # how old the shared record of an open subscription may be when its process dies
+ANY_SEEN = 2**63 - 1  # `seen_upto` of an open subscription's record: it may have seen any event
 _SUBSCRIBED = b'{"op":"subscribed"'
 
 
@@ -68,10 +79,14 @@ class Resumes:
     """The live and recently departed subscriptions by (installationId, requestId), and their replays."""
 
     def __init__(self, history: History, *, keep_seconds: float = DEFAULT_KEEP_SECONDS,
-                 max_departed: int = DEFAULT_MAX_DEPARTED, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_departed: int = DEFAULT_MAX_DEPARTED, clock: Callable[[], float] = time.monotonic,
+                 shared: SharedDepartures | None = None) -> None:
         """`keep_seconds`/`max_departed`: how long and how many departed subscriptions are remembered (longer
-        than the history's window, so that a client back too late is told so rather than taken as new)."""
+        than the history's window, so that a client back too late is told so rather than taken as new).
+        `shared`: where the other processes of the app find them (None: this process only)."""
         self.history = history
+        self.shared = shared
+        self._token = secrets.token_hex(6)
         self.keep_seconds = keep_seconds
         self.max_departed = max_departed
         self._clock = clock
@@ -80,9 +95,29 @@ class Resumes:
         self.replayed = 0  # frames sent by resumes
         self.resets = 0  # resumes the history could not cover
 
-    def join(self, hub: Hub, client: ClientHandle, subscription: Subscription, resume_from: Any) -> Joined:
+    async def look_up(self, client: ClientHandle, subscription: Subscription,
+                      resume_from: Any) -> list[Departure]:
+        """The shared records of a subscription about to join, if it is an implicit resume (consumed: they
+        resume one subscription). Called before the subscription is added to the index: events dispatched meanwhile
+        are in the history, and replayed from the record's position. Taken even when this process has a record
+        of its own: the earliest of them wins, and a record left in Redis would resume someone later."""
+        key = _key(client, subscription)
+        if self.shared is None or key is None or isinstance(resume_from, str):
+            return []
+        return await self.shared.take(key[0], key[1], match_of(subscription.query.key, subscription.principal.user_id))
+
+    def give_back(self, client: ClientHandle, subscription: Subscription, shared: list[Departure]) -> None:
+        """Records were looked up for a subscription whose socket went before it joined: keep them for the next."""
+        key = _key(client, subscription)
+        if self.shared is not None and key is not None:
+            for departure in shared:
+                self.shared.keep(key[0], key[1], departure, self.keep_seconds)
+
+    def join(self, hub: Hub, client: ClientHandle, subscription: Subscription, resume_from: Any,
+             shared: list[Departure] | None = None) -> Joined:
         """A subscription was just added to the index (so it gets every event dispatched from now on): what to
-        send it before those. `resume_from`: the `resumeFrom` field (msgspec.UNSET when absent)."""
+        send it before those. `resume_from`: the `resumeFrom` field (msgspec.UNSET when absent); `shared`: its
+        record from `look_up`."""
         history = self.history
         position = max(hub.position, history.start)  # a process that read nothing yet starts where its bus did
         subscription.since = position
@@ -96,12 +131,14 @@ class Resumes:
             parsed = parse_token(resume_from)
             start = seen_upto = parsed[1] if parsed is not None and parsed[0] == history.epoch else -1
         elif key is not None:
-            found = self._previous(key, subscription, position)
+            found = self._previous(key, subscription, position, shared or [])
             if found is not None:
                 start, before, seen_upto = found
         if key is not None:
             self._live.setdefault(key, []).append(subscription)
             self._forget_live(key)  # prune the closed ones
+            if self.shared is not None:  # from now on, a crash of this process leaves this record behind
+                self._share(key, subscription, position if start is None else min(max(start, 0), position))
         if start is None:
             return Joined(token, [])
         class_name = subscription.query.class_name
@@ -121,19 +158,58 @@ class Resumes:
         now = self._clock()
         for subscription in client.connection.subscriptions.values():
             key = _key(client, subscription)
-            if key is None:
-                continue
+            if key is None or subscription not in subscription.query.subscribers:
+                continue  # no installationId, or its socket went while it was being looked up: never joined
             self._forget_live(key, subscription)
             point, seen_upto, earlier = resume_point(subscription), hub_position, self._departed.pop(key, None)
             if (earlier is not None and earlier.at >= now - self.keep_seconds
                     and earlier.query_key == subscription.query.key
                     and earlier.user_id == subscription.principal.user_id):
                 point, seen_upto = min(point, earlier.position), max(seen_upto, earlier.seen_upto)
-            self._departed[key] = Departed(subscription.query.key, subscription.principal.user_id,
-                                           subscription.principal, point, seen_upto, now)
+            if self.shared is not None:  # its own record (each socket of the key has one: the earliest wins)
+                self._share(key, subscription, resume_point(subscription), hub_position)
+            principal = subscription.principal
+            self._departed[key] = Departed(subscription.query.key, principal.user_id, principal, point, seen_upto,
+                                           now)
         departed, oldest = self._departed, now - self.keep_seconds
         while departed and (len(departed) > self.max_departed or next(iter(departed.values())).at < oldest):
             departed.popitem(last=False)
+
+    def unsubscribed(self, client: ClientHandle, subscription: Subscription) -> None:
+        """The client unsubscribed: nothing of it is to be resumed."""
+        key = _key(client, subscription)
+        if key is not None:
+            self._forget_live(key, subscription)
+            if self.shared is not None:
+                self.shared.drop(key[0], key[1], self._owner(subscription))
+
+    async def share_forever(self, seconds: float = SHARE_SECONDS, chunk: int = 500) -> None:
+        """Every `seconds`, renew the shared record of every open subscription with where it is now: if this
+        process dies without closing its sockets, its clients resume from there elsewhere. A few microseconds
+        per subscription, `chunk` at a time between other work."""
+        while True:
+            await asyncio.sleep(seconds)
+            for count, (key, held) in enumerate(list(self._live.items()), 1):
+                for subscription in held:
+                    if _is_open(subscription):
+                        self._share(key, subscription, resume_point(subscription))
+                if count % chunk == 0:
+                    await asyncio.sleep(0)
+
+    def _share(self, key: Key, subscription: Subscription, position: int, seen_upto: int = ANY_SEEN) -> None:
+        """Tell every process where `subscription` may have missed events from (`seen_upto`: the default, for an
+        open socket, says any event may have been seen: a removal is then never lost)."""
+        principal = subscription.principal
+        if principal.session_token is not None:  # never in Redis
+            principal = msgspec.structs.replace(principal, session_token=None)
+        departure = Departure(match_of(subscription.query.key, principal.user_id), self.history.epoch, position,
+                              seen_upto, principal, self._owner(subscription))
+        self.shared.keep(key[0], key[1], departure, self.keep_seconds)  # type: ignore[union-attr]
+
+    def _owner(self, subscription: Subscription) -> str:
+        # which subscription a shared record is of: this process's token and the object's id (an id reused
+        # after the subscription is gone names a later subscription of this process, never another's)
+        return f"{self._token}.{id(subscription)}"
 
     def subscribed_frame(self, frame: bytes, joined: Joined) -> bytes:
         """The `subscribed` frame with the position it starts from, for a client that asked (`resumeFrom`)."""
@@ -149,24 +225,38 @@ class Resumes:
         if not held:
             del self._live[key]
 
-    def _previous(self, key: Key, subscription: Subscription, position: int) -> tuple[int, Principal, int] | None:
+    def _previous(self, key: Key, subscription: Subscription, position: int,
+                  shared: list[Departure]) -> tuple[int, Principal, int] | None:
         """Where the same client's earlier subscription left off, and who it was for, if it is a resume: the
-        earliest of the departed record and the subscriptions of the key still open (a socket the server has not
-        yet noticed is gone looks like that, and so does another tab)."""
-        found: tuple[int, Principal, int] | None = None
+        earliest of the departed records (this process's, and `shared`, the app's) and the subscriptions of the
+        key still open (a socket the server has not yet noticed is gone looks like that, and so does another
+        tab)."""
+        query_key, user_id = subscription.query.key, subscription.principal.user_id
+        held = [other for other in self._live.get(key, ()) if other is not subscription and _is_open(other)
+                and other.query.key == query_key and other.principal.user_id == user_id]
+        mine = {self._owner(other) for other in held} if shared else ()  # those are known better below
+        record: Departure | None = None
+        for departure in shared:
+            if departure.owner not in mine:
+                record = earliest(record, departure)
         departed = self._departed.pop(key, None)
         if (departed is not None and departed.at >= self._clock() - self.keep_seconds
                 and departed.query_key == subscription.query.key
                 and departed.user_id == subscription.principal.user_id):
-            found = departed.position, departed.principal, departed.seen_upto
-        for held in self._live.get(key, ()):
-            if (held is not subscription and _is_open(held) and held.query.key == subscription.query.key
-                    and held.principal.user_id == subscription.principal.user_id):
-                point = resume_point(held)  # still open: it may have been shown anything up to now
-                if found is None or point < found[0]:
-                    found = point, held.principal, position
-                else:
-                    found = found[0], found[1], position
+            local = Departure("", self.history.epoch, departed.position, departed.seen_upto, departed.principal)
+            record = earliest(local, record)
+        found: tuple[int, Principal, int] | None = None
+        if record is not None:
+            # another epoch: the history it counts in is gone (-1: told so). A position this process has not
+            # dispatched yet (it reads the stream behind the one that served the client): what follows is live.
+            start = min(record.position, position) if record.epoch == self.history.epoch else -1
+            found = start, record.before, record.seen_upto
+        for other in held:
+            point = resume_point(other)  # still open: it may have been shown anything up to now
+            if found is None or point < found[0]:
+                found = point, other.principal, position
+            else:
+                found = found[0], found[1], position
         return found
 
 

@@ -6,10 +6,13 @@ events by position (livequery/history.py), from which reconnecting LiveQuery cli
 """
 from __future__ import annotations
 
+import hashlib
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Protocol
 
 import msgspec
+
+from auth.principal import Principal
 
 if TYPE_CHECKING:
     from livequery.history import History
@@ -37,6 +40,49 @@ class ChangeEvent(msgspec.Struct, frozen=True):
     notice: bool = False
 
 
+class Departure(msgspec.Struct, frozen=True):
+    """Where a subscription may have missed events from (its socket went, or may go without a word: its process
+    may die), as another process can use it."""
+
+    match: str  # `match_of(query key, user id)`
+    epoch: str  # positions are meaningful within the history epoch they were taken in
+    position: int  # the client may have missed the events after this one
+    seen_upto: int  # events after this were dispatched after the socket went: never seen
+    before: Principal  # who the client was when it last knew the objects (no session token)
+    owner: str = ""  # which subscription: its later record replaces this one
+
+
+def match_of(query_key: bytes, user_id: str | None) -> str:
+    """What a resume must match: the same query for the same user."""
+    return hashlib.blake2b(query_key + b"\0" + (user_id or "").encode(), digest_size=16).hexdigest()
+
+
+def earliest(one: Departure | None, other: Departure | None) -> Departure | None:
+    """The record that resumes from the earlier position (the later `seen_upto` kept): no client of a key is
+    resumed past what it read."""
+    if one is None or other is None:
+        return one or other
+    first = one if one.position <= other.position else other
+    return msgspec.structs.replace(first, seen_upto=max(one.seen_upto, other.seen_upto))
+
+
+class SharedDepartures(Protocol):
+    """Departed LiveQuery subscriptions every process of the application can resume (livequery/resume.py)."""
+
+    def keep(self, installation_id: str, request_id: int, departure: Departure, seconds: float) -> None:
+        """Share a departed subscription for `seconds`, without waiting (the socket's close path is synchronous)."""
+        ...
+
+    def drop(self, installation_id: str, request_id: int, owner: str) -> None:
+        """Forget the record of `owner` (unsubscribed), without waiting."""
+        ...
+
+    async def take(self, installation_id: str, request_id: int, match: str) -> list[Departure]:
+        """The records of this key that `match` (consumed: one per socket of the key); bounded in time, none on
+        any failure."""
+        ...
+
+
 class Bus(Protocol):
     """Carries change events between server processes, in position order; each event once per subscriber.
 
@@ -45,6 +91,7 @@ class Bus(Protocol):
     """
 
     history: History
+    departures: SharedDepartures | None  # None: a departed subscription is known to its own process only
 
     async def start(self) -> None: ...
 

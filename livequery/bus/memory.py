@@ -33,6 +33,7 @@ class MemoryBus:
         self._origin = f"{os.getpid()}"
         self.dropped = 0
         self._latest = LatestStates()
+        self.departures = None  # one process: Resumes' own records are all there is
 
     async def start(self) -> None:
         return None

@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from livequery.bus import ChangeEvent
+from livequery.bus.departures import RedisDepartures
 from livequery.bus.order import LatestStates
 from livequery.history import History
 
@@ -105,6 +106,7 @@ class RedisBus:
         self._stream_max = stream_max
         self._origin = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.history = history if history is not None else History("")
+        self.departures = RedisDepartures(channel, timeout=timeout)  # LiveQuery resumes on any process
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(ChangeEvent)
         self._queues: set[asyncio.Queue[ChangeEvent]] = set()
@@ -144,6 +146,7 @@ class RedisBus:
             return
         self._stopping = False
         self._publisher = self._client(retries=1)  # one retry replaces a pooled connection Redis closed
+        self.departures.open(self._publisher)
         self._first_attempt = asyncio.Event()
         self._reader = asyncio.create_task(self._read(), name=f"redis-bus:{self._stream}")
         try:
@@ -153,7 +156,10 @@ class RedisBus:
 
     async def stop(self) -> None:
         """Cancel and await the reader, close the connections. Local subscribers get nothing more; what is still
-        buffered for an unreachable Redis is lost (and counted)."""
+        buffered for an unreachable Redis is lost (and counted). The departed LiveQuery subscriptions go to Redis
+        first: at a graceful shutdown the sockets were just closed, and their clients are reconnecting elsewhere."""
+        await self.departures.flush()
+        self.departures.close()
         sender, self._sender = self._sender, None
         if sender is not None:  # what was published before stop() still goes out, within the usual bound
             done, _ = await asyncio.wait([sender], timeout=2 * self._timeout)
@@ -253,6 +259,7 @@ class RedisBus:
             "bus": "redis",
             "connected": self._connected,
             "dropped": self.dropped,
+            "departed_lost": self.departures.lost,
             "buffered": len(self._buffer),
             "stale": self._latest.stale,
             "undecodable": self.undecodable,

@@ -12,17 +12,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from livequery.cloud import Cloud
 from livequery.protocol import LiveQueryErrorCode
-from tests.livequery.conftest import LiveClient, LiveServer, live_settings, serving
+from tests.livequery.conftest import APP_ID, LiveClient, LiveServer, live_settings, serving
 
 ROOM = {"room": "r1"}
 
 
-@pytest.fixture
-async def server(tmp_path: Path, test_store: None) -> AsyncIterator[LiveServer]:
-    async with serving(live_settings(tmp_path, live_ack_seconds=0.05, live_history_events=20)) as live:
+@pytest.fixture(params=["alone", "redis"])
+async def server(request: pytest.FixtureRequest, tmp_path: Path, test_store: None) -> AsyncIterator[LiveServer]:
+    """One process, alone or on Redis (where its subscriptions are shared too: the same behaviour)."""
+    redis_url = ""
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_server")
+        client = redis.Redis.from_url(redis_url)
+        try:  # the records of earlier tests, whose installationIds and requestIds these tests use again
+            for key in client.scan_iter(match=f"livequery:departed:{APP_ID}:*"):
+                client.delete(key)
+        finally:
+            client.close()
+    async with serving(live_settings(tmp_path, live_ack_seconds=0.05, live_history_events=20,
+                                     redis_url=redis_url)) as live:
         yield live
 
 
