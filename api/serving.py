@@ -151,6 +151,23 @@ def app_from_environment() -> Any:
     return create_app(settings)
 
 
+PARENT_CHECK_SECONDS = 1.0
+
+
+def run_worker(server: GracefulServer, sockets: list[Any], supervisor_pid: int) -> None:
+    """A worker's life: serve until told to stop, or until its supervisor is gone. A supervisor killed outright
+    (SIGKILL, the OOM killer) cannot pass SIGTERM on: its workers, orphans still holding the port, served on for
+    ever and kept a restarted server from binding it. Each watches its parent and shuts down gracefully."""
+    def watch() -> None:
+        while os.getppid() == supervisor_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        log.warning("the supervisor (pid %d) is gone: shutting down", supervisor_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+    server.run(sockets=sockets)
+
+
 class Supervisor:
     """N worker processes on one socket bound here (the kernel spreads connections between them). A worker that
     dies is replaced; SIGTERM is passed on to every worker and waited for within the deadline."""
@@ -166,7 +183,7 @@ class Supervisor:
         # spawned, not forked: a worker starts clean (no event loop, threads or connections of the supervisor);
         # the listening socket is handed over by multiprocessing, the settings through the environment
         server = GracefulServer(self.config, hard_deadline(self.settings))
-        worker = multiprocessing.get_context("spawn").Process(target=server.run, kwargs={"sockets": sockets})
+        worker = multiprocessing.get_context("spawn").Process(target=run_worker, args=(server, sockets, os.getpid()))
         worker.start()
         return worker
 

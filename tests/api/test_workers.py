@@ -60,6 +60,12 @@ def workers(tmp_path: Path, redis_server: str) -> Iterator[ServerProcess]:
         server.wait_healthy()
         yield server
     finally:
+        if server.process.poll() is None:  # SIGTERM, which the supervisor passes on to its workers
+            server.process.terminate()
+            try:
+                server.process.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
         server.stop()
 
 
@@ -166,6 +172,31 @@ def test_a_worker_that_dies_is_replaced(workers: ServerProcess) -> None:
         kept.close()
     workers.process.send_signal(signal.SIGTERM)
     workers.process.wait(20)  # the supervisor passes SIGTERM on to both workers and exits after them
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (an exited orphan may stay a zombie until its new parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_shut_down_when_their_supervisor_is_killed_outright(workers: ServerProcess) -> None:
+    # SIGKILL (or the OOM killer) gives the supervisor no chance to pass SIGTERM on: its workers, orphans still
+    # holding the port, once served on for ever (one outlived a CI run by 40 minutes)
+    pinned = _one_connection_per_worker(workers.port)
+    for connection in pinned.values():
+        connection.close()
+    workers.process.kill()
+    workers.process.wait(10)
+    deadline = time.monotonic() + 30
+    while any(_running(int(pid)) for pid in pinned):
+        assert time.monotonic() < deadline, f"workers {sorted(pinned)} still run:\n{workers.log()}"
+        time.sleep(0.2)
+    with pytest.raises(OSError):  # nobody holds the port any more
+        http.client.HTTPConnection("127.0.0.1", workers.port, timeout=2).request("GET", "/parse/health")
 
 
 def test_workers_without_redis_are_refused(tmp_path: Path) -> None:
