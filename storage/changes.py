@@ -123,7 +123,7 @@ def _flatten_for_create(op: FieldOp) -> FieldOp:
     if isinstance(op, Increment):
         return SetValue(op.amount)
     if isinstance(op, AddItems):
-        return SetValue(_unique(list(op.items)) if op.unique else list(op.items))
+        return SetValue(unique_items(list(op.items)) if op.unique else list(op.items))
     if isinstance(op, RemoveItems):
         return SetValue([])
     return op
@@ -186,7 +186,8 @@ def _parse_op(key: str, raw: dict[str, Any]) -> FieldOp | RelationChange:
     raise ParseError(ErrorCode.COMMAND_UNAVAILABLE, f"The {name} operator is not supported yet.")
 
 
-def _unique(items: list[Any]) -> list[Any]:
+def unique_items(items: list[Any]) -> list[Any]:
+    """`items` without repeats, in first-seen order (AddUnique's; items may be unhashable JSON values)."""
     out: list[Any] = []
     for item in items:
         if item not in out:
@@ -210,7 +211,7 @@ def apply_op(current: Any, op: FieldOp, present: bool) -> tuple[bool, Any]:
         raise ParseError(ErrorCode.INVALID_JSON, "Cannot apply an array operation to a field that is not an array")
     if isinstance(op, AddItems):
         if op.unique:
-            return True, base + [item for item in _unique(list(op.items)) if item not in base]
+            return True, base + [item for item in unique_items(list(op.items)) if item not in base]
         return True, base + list(op.items)
     return True, [item for item in base if item not in op.items]
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from storage.changes import AddItems, Changes, Increment, RemoveItems, SetValue, Unset, updated_document
+from storage.changes import (
+    AddItems,
+    Changes,
+    Increment,
+    RemoveItems,
+    SetValue,
+    Unset,
+    unique_items,
+    updated_document,
+)
 from storage.mongo.transform import (
     PERMISSION_KEYS,
     Fields,
@@ -106,7 +115,7 @@ def as_pipeline(update: Mapping[str, Mapping[str, Any]], updated_at: str) -> lis
     for key, spec in update.get("$addToSet", {}).items():
         current = {"$ifNull": ["$" + key, []]}
         sets[key] = {"$concatArrays": [current, {"$filter": {
-            "input": {"$literal": _distinct(spec["$each"])}, "cond": {"$not": [{"$in": ["$$this", current]}]}}}]}
+            "input": {"$literal": unique_items(spec["$each"])}, "cond": {"$not": [{"$in": ["$$this", current]}]}}}]}
     for key, items in update.get("$pullAll", {}).items():
         sets[key] = {"$filter": {"input": {"$ifNull": ["$" + key, []]},
                                  "cond": {"$not": [{"$in": ["$$this", {"$literal": items}]}]}}}
@@ -125,14 +134,6 @@ def at_least_stamped(update: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     if stamp is not None:
         update["$max"] = {"_updated_at": stamp}
     return update
-
-
-def _distinct(items: list[Any]) -> list[Any]:
-    unique: list[Any] = []
-    for item in items:
-        if item not in unique:
-            unique.append(item)
-    return unique
 
 
 def after_update(class_name: str, before: dict[str, Any], changes: Changes, fields: Fields, updated_at: str,
