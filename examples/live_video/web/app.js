@@ -155,21 +155,6 @@ async function start() {
 
 $("#join-button").onclick = toggleJoin;
 
-$("#login").onsubmit = async (submitted) => {
-  submitted.preventDefault();
-  say("");
-  try {
-    await Parse.User.logIn($("#username").value, $("#password").value);
-  } catch (error) {
-    say(error.message);
-    return;
-  }
-  await start();
-};
-
-$("#logout-button").onclick = async () => {
-  await Parse.User.logOut();
-  await start();
-};
+wireSession(start, say); // the log-in form and the log-out button (../common/live.js)
 
 start().catch((error) => say(error.message));
