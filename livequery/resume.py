@@ -149,6 +149,8 @@ class Resumes:
             return Joined(token, [_lost_frame(subscription.request_id)])
         frames = replay(hub, subscription, before, events, seen_upto)
         self.replayed += len(frames)
+        if frames:  # until the client acknowledges them, a resume must replay these again
+            subscription.since = max(start, 0)
         return Joined(token, frames)
 
     def leave(self, client: ClientHandle, hub_position: int) -> None:

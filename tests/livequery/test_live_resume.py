@@ -270,6 +270,24 @@ async def test_without_an_acknowledgement_a_change_may_come_twice_but_a_removal_
         await back.close()
 
 
+async def test_a_resumed_client_that_goes_again_before_acknowledging_gets_the_replay_again(
+        tmp_path: Path, test_store: None) -> None:
+    # A phone that reconnects and loses its network again at once: what it was replayed is not proven read
+    async with serving(live_settings(tmp_path, live_ack_seconds=60)) as live:  # no acknowledgement in this test
+        client, _ = await joined(live)
+        await client.close()
+        await departed(live)
+        missed = await create(live, room="r1", text="missed")
+        back, _ = await joined(live)
+        assert kinds(await back.frames_before(await fence(live))) == [("create", missed, "missed")]
+        await back.close()
+        await departed(live)
+
+        again, _ = await joined(live)
+        assert ("create", missed, "missed") in kinds(await again.frames_before(await fence(live)))
+        await again.close()
+
+
 def _cloud_with(coalesce_ms: float | None = None, hooked: bool = False) -> Cloud:
     cloud = Cloud()
     if coalesce_ms is not None:
