@@ -30,7 +30,7 @@ from livequery.bus.departures import RedisDepartures
 from livequery.bus.redis import RedisBus
 from livequery.resume import ANY_SEEN
 from tests.livequery.conftest import APP_ID, LiveClient, LiveServer, live_settings, serving
-from tests.livequery.test_live_resume import acknowledged, create, departed, fence, kinds, update
+from tests.livequery.test_live_resume import acknowledged, away, create, fence, kinds, update
 from tests.livequery.test_ordered_processes import WAIT, frames_until, post
 from tests.storage.mongo_server import fresh_database
 
@@ -80,9 +80,7 @@ async def test_a_client_back_on_another_process_gets_each_missed_change_once_the
         seen = await create(first, room="r1", text="seen")
         gone = await create(first, room="r1", text="gone")
         assert len(await client.frames_before(gone)) == 1
-        await acknowledged(first)
-        await client.close()
-        await departed(first)
+        await away(first, client)
         left = await shared_records(redis_server, installation, departed=True)
 
         await update(second, seen, text="edited")
@@ -111,9 +109,7 @@ async def test_another_user_reusing_the_installation_on_another_process_gets_no_
         ann, bob = await first.sign_up("ann"), await first.sign_up("bob")
         client = await joined(first, installation, sessionToken=ann["sessionToken"])
         await client.frames_before(await fence(first))
-        await acknowledged(first)
-        await client.close()
-        await departed(first)
+        await away(first, client)
         records = await shared_records(redis_server, installation, departed=True)
         assert not any(ann["sessionToken"].encode() in value for value in records.values())
 
