@@ -153,3 +153,4 @@ async def test_a_read_past_the_inline_budget_goes_to_a_reader_thread_with_the_sa
         assert inline.handed_off == 1 and inline.inline == 0
     finally:
         await store.close()
+

@@ -1,0 +1,63 @@
+"""The inline reader's budget counts the loop thread's own work (its CPU time), not time it spent waiting.
+
+A read on the event loop's thread waits whenever SQLite lets go of the GIL and another thread takes it (up to
+Python's 5 ms switch interval), or when a page comes from the disk. Counting the GIL waits pushed cheap reads to
+the reader threads exactly when the server was busy. A statement that waits here sleeps in a SQL function:
+no CPU, wall-clock time only.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from storage.sqlite.inline import WALL_CAP_FACTOR, InlineReader
+
+
+@pytest.fixture
+def conn() -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.create_function("pause", 2, lambda value, seconds: time.sleep(seconds) or value)
+    yield conn
+    conn.close()
+
+
+def counting_with_pauses(rows: int, pauses: int, seconds: float) -> str:
+    """A statement stepping through `rows` rows (little CPU) that sleeps `pauses` times `seconds` on the way."""
+    every = rows // pauses
+    return (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+            f"SELECT sum(CASE WHEN i % {every} = 0 THEN pause(i, {seconds}) ELSE i END) FROM n")
+
+
+def test_waiting_inside_a_read_does_not_count_against_its_budget(conn: sqlite3.Connection) -> None:
+    budget = 0.005
+    reader = InlineReader(conn, budget_seconds=budget)
+    sql = counting_with_pauses(250, 5, budget)  # ~25 ms of waiting: five budgets, half the wall-clock cap
+    started = time.perf_counter()
+    done, result = reader.try_read(lambda c: c.execute(sql).fetchone()[0], "Post")
+    assert time.perf_counter() - started > budget * 4  # it did wait, past the budget on the wall clock
+    assert done and result == sum(range(1, 251))
+    assert reader.inline == 1 and reader.handed_off == 0
+
+
+def test_a_read_waiting_past_the_wall_clock_cap_goes_to_a_reader_thread(conn: sqlite3.Connection) -> None:
+    budget = 0.001
+    reader = InlineReader(conn, budget_seconds=budget)
+    sql = counting_with_pauses(250, 5, budget * WALL_CAP_FACTOR / 2)  # 2.5 caps of waiting in all
+    started = time.perf_counter()
+    assert reader.try_read(lambda c: c.execute(sql).fetchone()[0], "Post") == (False, None)
+    assert time.perf_counter() - started < budget * WALL_CAP_FACTOR * 2  # stopped near the cap, not at the end
+    assert reader.handed_off == 1
+    assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], "Post") == (False, None)  # slow a while
+    assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], "Other") == (True, 1)
+
+
+def test_a_read_working_past_its_budget_goes_to_a_reader_thread(conn: sqlite3.Connection) -> None:
+    reader = InlineReader(conn, budget_seconds=0.001)
+    busy = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT sum(i) FROM n"
+    started = time.perf_counter()
+    assert reader.try_read(lambda c: c.execute(busy).fetchone()[0], "Post") == (False, None)
+    assert time.perf_counter() - started < 0.1  # the whole statement takes far longer
+    assert reader.handed_off == 1 and reader.inline == 0
