@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from livequery.bus import ChangeEvent, open_bus
 from livequery.bus.memory import MemoryBus
 from livequery.bus.redis import RedisBus
+from livequery.bus.stream_link import StreamLink
 
 WAIT = 5.0  # seconds any single expected event or state change may take
 OUTAGE_WAIT = 10.0  # reconnecting waits for a backoff step of at most a few seconds
@@ -230,6 +231,24 @@ async def test_message_that_is_not_an_event_is_counted_and_skipped(redis_server:
     assert reader.health()["undecodable"] == 1
 
 
+async def test_an_append_connection_redis_closed_while_idle_is_replaced_without_an_outage(
+        redis_server: str, make_redis_bus: Any, raw_redis: aioredis.Redis) -> None:
+    """Redis closes idle clients (its `timeout` setting) and forgets them on a restart: the next append finds its
+    connection closed, and goes again on a fresh one instead of reporting an outage and delivering locally."""
+    writer, reader = await writer_and_reader(make_redis_bus, redis_server)
+    async with reader.subscribe() as events:
+        await writer.publish(event(1))
+        assert (await next_event(events)).object["n"] == 1
+        appenders = [client["id"] for client in await raw_redis.client_list() if client.get("cmd") == "xadd"]
+        assert appenders
+        for client_id in appenders:
+            await raw_redis.client_kill_filter(_id=client_id)
+        await asyncio.wait_for(writer.publish(event(2)), 3.0)
+        arrived = await next_event(events)
+    assert arrived.object["n"] == 2 and arrived.position > 0  # through the stream, not held and delivered locally
+    assert writer.health()["connected"] and writer.health()["buffered"] == 0 and writer.health()["last_error"] is None
+
+
 # -- Redis: outages -------------------------------------------------------------------------------------------
 
 
@@ -303,19 +322,19 @@ async def test_stop_ends_the_reader_even_when_redis_py_swallows_its_cancellation
     """On Python 3.11, redis-py's `asyncio.wait_for` around a socket write returns normally when the write
     completes in the loop turn the cancel arrives in: the reader ran on and the CI's teardown waited for it for
     ever (1 run in 5 here). The swallowing is reproduced by hand: XREAD answers nothing instead of raising."""
-    original_xread = aioredis.Redis.xread
+    original_read = StreamLink.read
     swallowed: list[bool] = []
 
-    async def xread_that_swallows_one_cancellation(self: aioredis.Redis, *args: Any, **kwargs: Any) -> Any:
+    async def read_that_swallows_one_cancellation(self: StreamLink, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await original_xread(self, *args, **kwargs)
+            return await original_read(self, *args, **kwargs)
         except asyncio.CancelledError:
             if swallowed:
                 raise
             swallowed.append(True)
             return []
 
-    monkeypatch.setattr(aioredis.Redis, "xread", xread_that_swallows_one_cancellation)
+    monkeypatch.setattr(StreamLink, "read", read_that_swallows_one_cancellation)
     before = asyncio.all_tasks()
     bus = RedisBus(redis_server, channel=f"swallow-{uuid.uuid4().hex[:8]}")
     await bus.start()
