@@ -1,4 +1,5 @@
-// What every example page shares: its session (log in, log out) and a LiveQuery socket that follows it.
+// What every example page shares: its session (log in, log out), a LiveQuery socket that follows it, and
+// queries followed live.
 
 // A new LiveQuery socket for whoever is logged in now (the socket carries the session): close the old one and
 // wait until it is closed. Parse.LiveQuery.close() returns before the old socket's close event; when that event
@@ -31,4 +32,21 @@ function wireSession(start, say) {
     await Parse.User.logOut();
     await start();
   };
+}
+
+// A query followed live into `map` (keyed by `keyOf`, the object's id unless told): objects created, updated and
+// entering are put, those leaving and deleted are dropped, and `render` runs after each change. Subscribed before
+// the first read, so no change falls between the two; a live copy is never replaced by an older one from the
+// read. Returns the subscription.
+async function follow(query, map, render, keyOf = (object) => object.id) {
+  const subscription = await query.subscribe();
+  const put = (object) => { map.set(keyOf(object), object); render(); };
+  const drop = (object) => { map.delete(keyOf(object)); render(); };
+  for (const name of ["create", "update", "enter"]) subscription.on(name, put);
+  for (const name of ["leave", "delete"]) subscription.on(name, drop);
+  for (const object of await query.find()) {
+    if (!map.has(keyOf(object))) map.set(keyOf(object), object);
+  }
+  render();
+  return subscription;
 }

@@ -80,21 +80,6 @@ function renderNotifications() {
   $("#no-notifications").hidden = newest.length > 0;
 }
 
-// A subscription keeps a map of objects true to the server: created, updated, entered, left, deleted.
-// Subscribed before the first read, so no change falls between the two.
-async function follow(query, map, render) {
-  const subscription = await query.subscribe();
-  const put = (object) => { map.set(object.id, object); render(); };
-  const drop = (object) => { map.delete(object.id); render(); };
-  for (const name of ["create", "update", "enter"]) subscription.on(name, put);
-  for (const name of ["leave", "delete"]) subscription.on(name, drop);
-  state.subscriptions.push(subscription);
-  for (const object of await query.find()) {
-    if (!map.has(object.id)) map.set(object.id, object);
-  }
-  render();
-}
-
 async function start() {
   for (const subscription of state.subscriptions) subscription.unsubscribe();
   state.subscriptions = [];
@@ -110,13 +95,14 @@ async function start() {
     $("#role").textContent = user.get("role");
     const { start: from, end: to } = dayShown();
     $("#day").textContent = `Appointments on ${from.toISOString().slice(0, 10)}`;
-    await follow(new Parse.Query("Service").limit(1000), state.services, renderAppointments);
+    const services = new Parse.Query("Service").limit(1000);
     const mine = new Parse.Query("Appointment").equalTo(user.get("role") === "provider" ? "provider" : "customer",
                                                         user).greaterThanOrEqualTo("appointmentDate", from)
       .lessThan("appointmentDate", to).limit(500);
-    await follow(mine, state.appointments, renderAppointments);
-    await follow(new Parse.Query("Notification").equalTo("user", user).descending("createdAt").limit(50),
-                 state.notifications, renderNotifications);
+    const notes = new Parse.Query("Notification").equalTo("user", user).descending("createdAt").limit(50);
+    state.subscriptions.push(await follow(services, state.services, renderAppointments),
+                             await follow(mine, state.appointments, renderAppointments),
+                             await follow(notes, state.notifications, renderNotifications));
     $("#live-state").textContent = "live";
   }
   document.body.dataset.ready = user ? user.get("username") : "anonymous";

@@ -111,28 +111,6 @@ async function cancel(registration) {
   renderEvents();
 }
 
-// A subscription keeps a map of objects true to the server: created, updated, entered, left, deleted.
-// Subscribed before the first read, so no change falls between the two; a live copy is never replaced by an
-// older one from the read.
-async function follow(query, map, render) {
-  const subscription = await query.subscribe();
-  const put = (object) => { map.set(keyOf(map, object), object); render(); };
-  const drop = (object) => { map.delete(keyOf(map, object)); render(); };
-  subscription.on("create", put);
-  subscription.on("update", put);
-  subscription.on("enter", put);
-  subscription.on("leave", drop);
-  subscription.on("delete", drop);
-  for (const object of await query.find()) {
-    if (!map.has(keyOf(map, object))) map.set(keyOf(map, object), object);
-  }
-  render();
-  return subscription;
-}
-
-// own registrations are kept by event id, everything else by its own id
-function keyOf(map, object) { return map === state.mine ? object.get("event").id : object.id; }
-
 async function start() {
   state.events.clear();
   state.sessions.clear();
@@ -150,7 +128,8 @@ async function start() {
   await follow(new Parse.Query("Event").ascending("date").limit(100), state.events, renderEvents);
   await follow(new Parse.Query("Session").limit(1000), state.sessions, renderEvents);
   if (user) {
-    await follow(new Parse.Query("Registration").equalTo("user", user).limit(1000), state.mine, renderEvents);
+    const registrations = new Parse.Query("Registration").equalTo("user", user).limit(1000);
+    await follow(registrations, state.mine, renderEvents, (registration) => registration.get("event").id); // by event
     await follow(new Parse.Query("Notification").equalTo("user", user).descending("createdAt").limit(50),
                  state.notifications, renderNotifications);
   }
