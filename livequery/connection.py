@@ -17,7 +17,7 @@ import msgspec
 from auth.principal import ANONYMOUS, MASTER, Principal
 from livequery.cloud import CloudQuery
 from livequery.hooks import LiveHooks, Who
-from livequery.include import parse_include
+from livequery.include import MAX_INCLUDE_LISTS_PER_SOCKET, parse_include
 from livequery.protocol import (
     Connect,
     LiveQueryErrorCode,
@@ -220,6 +220,15 @@ class Connection:
                 request_id=request_id))]
         return [Snapshot(subscription)]
 
+    def _check_include_lists(self, paths: tuple[str, ...], request_id: int) -> None:
+        """Refuse (102) a subscription whose include list would be this socket's one too many (include.py says
+        why): every event of the class is one store read per different list."""
+        lists = {subscription.include.paths for rid, subscription in self.subscriptions.items()
+                 if rid != request_id and subscription.include is not None}
+        if paths not in lists and len(lists) >= MAX_INCLUDE_LISTS_PER_SOCKET:
+            raise ParseError(ErrorCode.INVALID_QUERY,
+                             f"A socket may use at most {MAX_INCLUDE_LISTS_PER_SOCKET} different include lists")
+
     async def _subscribe(self, client_id: str, message: Subscribe | Update) -> list[Action]:
         request_id, spec = message.requestId, message.query
         if request_id not in self.subscriptions and len(self.subscriptions) >= self._max_subscriptions:
@@ -242,6 +251,8 @@ class Connection:
         try:
             query = self._prepare(spec.className, where)
             include = parse_include(spec.include)
+            if include is not None:
+                self._check_include_lists(include.paths, request_id)
         except ParseError as exc:
             return [Send(error_frame(exc.code, exc.message, reconnect=False, request_id=request_id))]
         if message.sessionToken:

@@ -3,6 +3,11 @@ the subscriber reads them and put in place of the pointers, as a REST find with 
 
 Bounded: at most MAX_INCLUDE_PATHS paths of at most MAX_INCLUDE_DEPTH levels, and MAX_INCLUDED_OBJECTS objects
 fetched per event and reader. A pointer to an object the subscriber may not read stays a plain pointer.
+
+A fetch is shared by the subscribers that include the same paths and read alike, so what an event costs grows
+with the number of different include lists. One socket may hold MAX_INCLUDE_LISTS_PER_SOCKET of them: without
+that bound, a socket's 1,000 subscriptions, each with its own list (`["author", "x1"]`, `["author", "x2"]`...),
+made every write to the class 1,000 reads of the store.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_INCLUDE_PATHS = 10
 MAX_INCLUDE_DEPTH = 3
 MAX_INCLUDED_OBJECTS = 100  # per event and reader; a snapshot may fetch MAX_SNAPSHOT_INCLUDED
+MAX_INCLUDE_LISTS_PER_SOCKET = 10  # different include lists among one socket's subscriptions
 
 Tree = dict[str, "Tree"]
 Fetched = dict[tuple[str, str], dict[str, Any]]

@@ -72,3 +72,6 @@ async def test_the_calendar_feed_url_is_shown_on_request(booking: Booking, brows
     url = await page.wait_for("document.querySelector('#feed-url').textContent")
     assert url == (await booking.parse.run("calendarFeed", session=booking.sessions["peter"]))["url"]
     assert "/cloud/calendar/" in url and url.endswith(".ics")
+    # the shared page.css (served under /apps/common/) styles the header in this page's own colour
+    header = "getComputedStyle(document.querySelector('header')).backgroundColor"
+    assert await page.evaluate(header) == "rgb(23, 61, 58)"  # --header: #173d3a

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from livequery.include import MAX_INCLUDE_PATHS
+from livequery.include import MAX_INCLUDE_LISTS_PER_SOCKET, MAX_INCLUDE_PATHS
 from tests.livequery.conftest import LiveClient, LiveServer
 from tests.livequery.test_live_snapshot import connected, subscribe_with_snapshot
 
@@ -116,3 +116,25 @@ async def test_an_include_beyond_the_bounds_is_refused(live_server: LiveServer) 
         reply = await client.subscribe(1, "Post", {}, query_extra={"include": include})
         assert reply["op"] == "error" and reply["code"] == 102 and reply["requestId"] == 1, reply
     await client.close()
+
+
+async def test_a_socket_may_use_only_so_many_different_include_lists(live_server: LiveServer) -> None:
+    """Each different include list is one store read per event of the class: a socket holding a thousand
+    subscriptions, each with a list of its own, made every write a thousand reads."""
+    client = await connected(live_server)
+    for request_id in range(1, MAX_INCLUDE_LISTS_PER_SOCKET + 1):
+        await subscribed(client, request_id, "Post", {}, ["author", f"x{request_id}"])
+    await subscribed(client, 100, "Post", {"n": 1}, ["author", "x1"])  # a list it uses already: no new read
+    await subscribed(client, 101, "Post", {}, [])  # no include at all
+    reply = await client.subscribe(102, "Post", {}, query_extra={"include": ["author", "x99"]})
+    assert reply["op"] == "error" and reply["code"] == 102 and reply["requestId"] == 102, reply
+    assert "include lists" in reply["error"]
+    # an update may swap a subscription's list for another when no other subscription uses the old one
+    await client.send({"op": "update", "requestId": 2,
+                       "query": {"className": "Post", "where": {}, "include": ["author", "x99"]}})
+    reply = await client.receive()
+    assert reply["op"] == "subscribed" and reply["requestId"] == 2, reply
+    other = await connected(live_server)  # the bound is per socket
+    await subscribed(other, 1, "Post", {}, ["author", "x100"])
+    for each in (client, other):
+        await each.close()
