@@ -12,7 +12,8 @@ import msgspec
 
 from storage.errors import ErrorCode, ParseError
 
-__all__ = ["Cloud", "CloudError", "CloudQuery", "CloudRequest", "HttpResponse", "Hook", "Validator"]
+__all__ = ["Cloud", "CloudError", "CloudQuery", "CloudRequest", "HttpResponse", "Hook", "Validator", "changed", "id_of",
+           "pointer"]
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +304,24 @@ class Cloud:
             return handler
 
         return register
+
+
+# --- helpers for hooks: objects are REST JSON dicts -----------------------------------------------------------
+
+def pointer(class_name: str, object_id: str) -> dict[str, str]:
+    """A Pointer as `request.api` writes it and as objects hold it (the JS SDK's `object.toPointer()`)."""
+    return {"__type": "Pointer", "className": class_name, "objectId": object_id}
+
+
+def id_of(value: Any) -> str | None:
+    """The objectId of a Pointer (or of an object) in REST JSON form; None for anything else (a missing field)."""
+    return value.get("objectId") if isinstance(value, dict) else None
+
+
+def changed(request: CloudRequest, field: str) -> bool:
+    """Whether the save `request` makes changes `field` (the JS SDK's `request.object.dirty(field)`): for a new
+    object, whether it sets the field at all."""
+    return request.object.get(field) != (request.original or {}).get(field)  # type: ignore[union-attr]
 
 
 def validator_from(options: dict[str, Any], kind: str) -> Validator | None:

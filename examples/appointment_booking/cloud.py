@@ -14,7 +14,7 @@ from typing import Any
 
 from examples.appointment_booking import availability, ics
 from examples.appointment_booking.availability import AvailabilityError
-from livequery.cloud import Cloud, CloudError, HttpResponse
+from livequery.cloud import Cloud, CloudError, HttpResponse, changed, id_of, pointer
 
 cloud = Cloud()
 
@@ -27,14 +27,6 @@ FEED_PATH = "/cloud/calendar/{token}.ics"
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
-
-def pointer(class_name: str, object_id: str) -> dict[str, str]:
-    return {"__type": "Pointer", "className": class_name, "objectId": object_id}
-
-
-def id_of(value: Any) -> str | None:
-    return value.get("objectId") if isinstance(value, dict) else None
-
 
 def parse_date(moment: datetime) -> dict[str, str]:
     utc = moment.astimezone(timezone.utc)
@@ -56,10 +48,6 @@ def require_role(request: Any, role: str, refusal: str) -> str:
     if request.user.get("role") != role:
         raise CloudError(OPERATION_FORBIDDEN, refusal)
     return user
-
-
-def changed(request: Any, field: str) -> bool:
-    return request.object.get(field) != (request.original or {}).get(field)
 
 
 def keep(request: Any, fields: tuple[str, ...], why: str) -> None:

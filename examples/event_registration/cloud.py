@@ -13,7 +13,7 @@ import asyncio
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from livequery.cloud import Cloud, CloudError
+from livequery.cloud import Cloud, CloudError, changed, id_of, pointer
 
 cloud = Cloud()
 
@@ -24,15 +24,6 @@ PUBLIC_ORGANIZERS = {"*": {"read": True}, "role:Organizer": {"read": True, "writ
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
-
-def pointer(class_name: str, object_id: str) -> dict[str, str]:
-    return {"__type": "Pointer", "className": class_name, "objectId": object_id}
-
-
-def id_of(value: Any) -> str | None:
-    """The objectId of a Pointer (or of an object) in REST JSON form."""
-    return value.get("objectId") if isinstance(value, dict) else None
-
 
 def when(value: Any) -> datetime | None:
     """A Parse Date (REST JSON, or a datetime) as an aware datetime."""
@@ -61,11 +52,6 @@ def written_for_self(request: Any, refusal: str) -> str:
     if not request.master and user != caller_id(request):
         raise CloudError(OPERATION_FORBIDDEN, refusal)
     return user
-
-
-def changed(request: Any, field: str) -> bool:
-    before = request.original or {}
-    return request.object.get(field) != before.get(field)
 
 
 async def fetch(request: Any, class_name: str, object_id: str | None, what: str) -> dict[str, Any]:

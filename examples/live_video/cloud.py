@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from livequery.cloud import Cloud, CloudError
+from livequery.cloud import Cloud, CloudError, changed, id_of, pointer
 
 cloud = Cloud()
 cloud.live_query_options("ReactionCount", coalesce_ms=250)
@@ -43,15 +43,6 @@ COUNT_TIMEOUT_SECONDS = 120
 
 # --- small helpers -------------------------------------------------------------------------------------------
 
-def pointer(class_name: str, object_id: str) -> dict[str, str]:
-    return {"__type": "Pointer", "className": class_name, "objectId": object_id}
-
-
-def id_of(value: Any) -> str | None:
-    """The objectId of a Pointer (or of an object) in REST JSON form."""
-    return value.get("objectId") if isinstance(value, dict) else None
-
-
 def server_now() -> dict[str, str]:
     now = datetime.now(timezone.utc)
     return {"__type": "Date", "iso": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"}
@@ -61,10 +52,6 @@ def caller_id(request: Any) -> str:
     if request.user is None:
         raise CloudError(OPERATION_FORBIDDEN, "Log in first.")
     return request.user["objectId"]
-
-
-def changed(request: Any, field: str) -> bool:
-    return request.object.get(field) != (request.original or {}).get(field)
 
 
 async def fetch(request: Any, class_name: str, object_id: str | None, what: str) -> dict[str, Any]:

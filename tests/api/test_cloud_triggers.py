@@ -257,3 +257,26 @@ async def test_typed_fields_date_and_pointer_are_checked_by_their_rest_type(sett
         assert missing.json()["error"] == "Validation failed. Please specify data for time."
         not_pointer = await client.request("POST", "/classes/Event", {"time": when, "owner": {"objectId": "x"}})
         assert not_pointer.json()["error"] == "Validation failed. Invalid type for owner. Expected: pointer"
+
+
+async def test_the_hook_helpers_read_pointers_and_tell_what_a_save_changes(settings: Settings) -> None:
+    """`pointer`, `id_of` and `changed` from livequery.cloud, as the example apps' rules use them."""
+    from livequery.cloud import changed, id_of, pointer
+
+    cloud = Cloud()
+    seen: list[dict[str, Any]] = []
+
+    @cloud.before_save("Post")
+    def note_changes(request: Any) -> None:
+        seen.append({"title": changed(request, "title"), "stars": changed(request, "stars"),
+                     "author": id_of(request.object.get("author")), "missing": id_of(request.object.get("none"))})
+        request.object["self"] = pointer("Post", "fixed00001")
+
+    async with serving(settings, cloud) as client:
+        created = await client.create("Post", {"title": "a", "author": {"__type": "Pointer", "className": "_User",
+                                                                      "objectId": "u1"}})
+        await client.request("PUT", f"/classes/Post/{created['objectId']}", {"stars": 3})
+        stored = (await client.find("Post"))[0]
+    assert seen == [{"title": True, "stars": False, "author": "u1", "missing": None},
+                    {"title": False, "stars": True, "author": "u1", "missing": None}]
+    assert stored["self"] == {"__type": "Pointer", "className": "Post", "objectId": "fixed00001"}
