@@ -8,6 +8,7 @@ again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # What a lost or unreachable Redis looks like from redis-py and asyncio.
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
+_FLUSH_CHUNK = 512  # events of the outage buffer appended per round trip once Redis is back
 
 
 def channel_name(app_id: str) -> str:
@@ -284,11 +286,6 @@ class RedisBus:
             retry=Retry(NoBackoff(), retries),
         )
 
-    async def _append(self, client: aioredis.Redis, event: ChangeEvent) -> None:
-        async with asyncio.timeout(2 * self._timeout):
-            await client.xadd(self._stream, {b"e": self._encoder.encode(event)}, maxlen=self._stream_max,
-                              approximate=True)
-
     def _hold(self, event: ChangeEvent) -> None:
         """Redis is away: deliver locally now (no position, so a gap in this class's history) and keep the event
         for the stream."""
@@ -367,12 +364,18 @@ class RedisBus:
 
     async def _flush(self) -> None:
         """Append what was published while Redis was away, oldest first, before anything newer."""
-        if self._publisher is None:
+        link = self._append_link
+        if link is None:
             return
-        async with self._appending:
+        async with self._appending:  # the sender's link, one user at a time
             while self._buffer:
-                await self._append(self._publisher, self._buffer[0])
-                self._recent.append((time.monotonic(), self._buffer.popleft()))
+                chunk = list(itertools.islice(self._buffer, _FLUSH_CHUNK))
+                async with asyncio.timeout(2 * self._timeout):
+                    await link.append(self._stream, [self._encoder.encode(event) for event in chunk],
+                                      self._stream_max)
+                now = time.monotonic()
+                for _ in chunk:  # appended: out of the buffer (a chunk cut short is appended again: readers skip)
+                    self._recent.append((now, self._buffer.popleft()))
         self._connected = True
         self._recovered()
 
