@@ -15,7 +15,7 @@ from storage.schema import ClassSchema, FieldOptions
 from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
 from storage.sqlite.functions import SqlFunctions
-from storage.sqlite.inline import InlineReader
+from storage.sqlite.inline import DEFAULT_BUDGET_SECONDS, InlineReader
 from storage.sqlite.objects import ObjectStore
 from storage.sqlite.workers import Transaction, Workers
 from storage.task_local import TaskLocal
@@ -36,7 +36,7 @@ class SqliteAdapter:
     """
 
     def __init__(self, path: str, *, readers: int = 2, busy_timeout_ms: int = 5000,
-                 inline_budget_seconds: float = 0.001) -> None:
+                 inline_budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> None:
         self.path = path
         self._inline_budget = inline_budget_seconds
         self._inline: InlineReader | None = None

@@ -12,6 +12,12 @@ it back from a busy reader or writer thread can take Python's whole switch inter
 clock, that wait made cheap reads "slow" exactly when the server was busy, sent their class to the reader threads
 for `SLOW_SECONDS`, and kept it there (those threads kept the GIL busy): a 20-row indexed query went inline 16
 times in 8,000 under load. A wall-clock cap, well above the budget, still bounds a read waiting on the disk.
+
+A class whose read ran over goes to the reader threads for a while: 50 ms at first, twice as long after each
+overrun in a row, at most a second; one read that finishes inline ends it. One overrun (the first read after a
+schema change, on a cold page cache: ~5 ms) then costs 50 ms of hand-overs, not a second of them (a tenth of a
+benchmark phase ran on the threads at ~20 % less throughput), while a class whose reads are always too big wastes
+one budget per second once its penalty has grown.
 """
 from __future__ import annotations
 
@@ -25,10 +31,11 @@ from storage.sqlite.workers import to_parse_error
 
 T = TypeVar("T")
 
-DEFAULT_BUDGET_SECONDS = 0.001  # of this thread's CPU
-WALL_CAP_FACTOR = 10  # wall-clock time allowed, in budgets (a read waiting on the disk, not on the GIL)
+DEFAULT_BUDGET_SECONDS = 0.002  # of this thread's CPU
+WALL_CAP_SECONDS = 0.010  # wall-clock time allowed, whatever the budget (a read waiting on the disk, not on the GIL)
 _CHECK_EVERY = 1000  # SQLite VM instructions between looks at the clock (a few microseconds each)
-SLOW_SECONDS = 1.0  # a class whose read ran over tries again after this: at most one budget wasted per second
+FIRST_PENALTY_SECONDS = 0.05  # a class whose read ran over tries inline again after this...
+MAX_PENALTY_SECONDS = 1.0  # ...doubled after each overrun in a row, up to this: one budget wasted per second
 _MAX_SLOW_KEYS = 10_000
 _HAND_OFF = frozenset({"interrupted", "database is locked"})  # out of budget; a lock a reader thread may wait for
 
@@ -43,7 +50,7 @@ class InlineReader:
         self._wall_deadline = math.inf
         conn.set_progress_handler(self._over_budget, _CHECK_EVERY)
         conn.execute("PRAGMA busy_timeout=0")  # never wait here for a lock (the handler does not run meanwhile)
-        self._slow: dict[Hashable, float] = {}  # keys whose reads go to a thread until then
+        self._slow: dict[Hashable, tuple[float, float]] = {}  # key: (reads go to a thread until, penalty)
         self.inline = 0  # reads answered here
         self.handed_off = 0  # reads that ran out of budget and went to a reader thread
 
@@ -52,18 +59,16 @@ class InlineReader:
 
     def try_read(self, work: Callable[[sqlite3.Connection], T], key: Hashable = None) -> tuple[bool, T | None]:
         """(True, result) when `work` finished within the budget; (False, None) when it did not, or when a read
-        of the same `key` (its class) ran out of budget in the last `SLOW_SECONDS` (the read must run
-        elsewhere: work thrown away at most once per class and period). Other failures raise as a reader
+        of the same `key` (its class) ran out of budget within its penalty (the read must run
+        elsewhere: work thrown away at most once per class and penalty). Other failures raise as a reader
         thread's would (ParseError)."""
         now = time.perf_counter()
         slow = self._slow
-        if slow and key in slow:
-            if slow[key] > now:
-                return False, None
-            del slow[key]
+        if slow and key in slow and slow[key][0] > now:
+            return False, None
         conn = self._conn
         self._deadline = time.thread_time() + self._budget
-        self._wall_deadline = now + self._budget * WALL_CAP_FACTOR
+        self._wall_deadline = now + max(self._budget, WALL_CAP_SECONDS)
         try:
             conn.execute("BEGIN")  # one snapshot for the read's statements, as on a reader thread
         except sqlite3.OperationalError:  # busy (a WAL recovery): a reader thread may wait for it
@@ -75,8 +80,11 @@ class InlineReader:
         except sqlite3.OperationalError as exc:
             if str(exc) in _HAND_OFF:
                 self.handed_off += 1
-                if len(slow) < _MAX_SLOW_KEYS:
-                    slow[key] = now + SLOW_SECONDS
+                penalty = min(slow[key][1] * 2, MAX_PENALTY_SECONDS) if key in slow else FIRST_PENALTY_SECONDS
+                if len(slow) >= _MAX_SLOW_KEYS and key not in slow:
+                    self._forget_ended(now)
+                if len(slow) < _MAX_SLOW_KEYS or key in slow:
+                    slow[key] = (now + penalty, penalty)
                 return False, None
             raise to_parse_error(exc) from None
         except Exception as exc:  # noqa: BLE001 - as on a reader thread: every failure becomes a ParseError
@@ -85,7 +93,15 @@ class InlineReader:
             self._deadline = self._wall_deadline = math.inf
             conn.execute("COMMIT")
         self.inline += 1
+        if slow:
+            slow.pop(key, None)  # it fits again: the next overrun starts from the first penalty
         return True, result
+
+    def _forget_ended(self, now: float) -> None:
+        """Drop the penalties that ended (of keys not read since): room for new ones."""
+        slow = self._slow
+        for key in [key for key, (until, _) in slow.items() if until <= now]:
+            del slow[key]
 
     def close(self) -> None:
         self._conn.close()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.sqlite.inline import WALL_CAP_FACTOR, InlineReader
+from storage.sqlite.inline import FIRST_PENALTY_SECONDS, MAX_PENALTY_SECONDS, WALL_CAP_SECONDS, InlineReader
 
 
 @pytest.fixture
@@ -32,9 +32,9 @@ def counting_with_pauses(rows: int, pauses: int, seconds: float) -> str:
 
 
 def test_waiting_inside_a_read_does_not_count_against_its_budget(conn: sqlite3.Connection) -> None:
-    budget = 0.005
+    budget = 0.001
     reader = InlineReader(conn, budget_seconds=budget)
-    sql = counting_with_pauses(250, 5, budget)  # ~25 ms of waiting: five budgets, half the wall-clock cap
+    sql = counting_with_pauses(250, 5, WALL_CAP_SECONDS / 10)  # five budgets of waiting, half the wall-clock cap
     started = time.perf_counter()
     done, result = reader.try_read(lambda c: c.execute(sql).fetchone()[0], "Post")
     assert time.perf_counter() - started > budget * 4  # it did wait, past the budget on the wall clock
@@ -45,10 +45,10 @@ def test_waiting_inside_a_read_does_not_count_against_its_budget(conn: sqlite3.C
 def test_a_read_waiting_past_the_wall_clock_cap_goes_to_a_reader_thread(conn: sqlite3.Connection) -> None:
     budget = 0.001
     reader = InlineReader(conn, budget_seconds=budget)
-    sql = counting_with_pauses(250, 5, budget * WALL_CAP_FACTOR / 2)  # 2.5 caps of waiting in all
+    sql = counting_with_pauses(250, 5, WALL_CAP_SECONDS / 2)  # 2.5 caps of waiting in all
     started = time.perf_counter()
     assert reader.try_read(lambda c: c.execute(sql).fetchone()[0], "Post") == (False, None)
-    assert time.perf_counter() - started < budget * WALL_CAP_FACTOR * 2  # stopped near the cap, not at the end
+    assert time.perf_counter() - started < WALL_CAP_SECONDS * 2  # stopped near the cap, not at the end
     assert reader.handed_off == 1
     assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], "Post") == (False, None)  # slow a while
     assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], "Other") == (True, 1)
@@ -61,3 +61,33 @@ def test_a_read_working_past_its_budget_goes_to_a_reader_thread(conn: sqlite3.Co
     assert reader.try_read(lambda c: c.execute(busy).fetchone()[0], "Post") == (False, None)
     assert time.perf_counter() - started < 0.1  # the whole statement takes far longer
     assert reader.handed_off == 1 and reader.inline == 0
+
+
+def test_a_class_over_budget_waits_longer_after_each_overrun_in_a_row_and_not_after_a_read_that_fit(
+        conn: sqlite3.Connection) -> None:
+    reader = InlineReader(conn, budget_seconds=0.001)
+    busy = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT sum(i) FROM n"
+    small = lambda c: c.execute("SELECT 1").fetchone()[0]  # noqa: E731
+    over = lambda c: c.execute(busy).fetchone()[0]  # noqa: E731
+
+    def overrun_then_wait_until_inline(step: float) -> float:
+        """Overruns once, then how long (to within `step`) until a small read of the class runs inline again."""
+        assert reader.try_read(over, "Post") == (False, None)
+        waited = 0.0
+        while reader.try_read(small, "Post") == (False, None):
+            time.sleep(step)
+            waited += step
+            assert waited < MAX_PENALTY_SECONDS * 3
+        return waited
+
+    first = overrun_then_wait_until_inline(0.01)
+    assert FIRST_PENALTY_SECONDS * 0.8 <= first < FIRST_PENALTY_SECONDS * 3  # short: a one-off costs little
+    # the small read fitted: the next overrun starts from the first penalty again
+    assert overrun_then_wait_until_inline(0.01) < FIRST_PENALTY_SECONDS * 3
+    # overruns in a row (no read in between fits) double it, up to the cap
+    assert reader.try_read(over, "Post") == (False, None)
+    time.sleep(FIRST_PENALTY_SECONDS * 1.2)
+    assert reader.try_read(over, "Post") == (False, None)  # its penalty had ended: tried inline, over again
+    time.sleep(FIRST_PENALTY_SECONDS * 1.2)
+    assert reader.try_read(small, "Post") == (False, None)  # still waiting: twice the first penalty
+    assert reader.try_read(small, "Other") == (True, 1)  # other classes are not held back
