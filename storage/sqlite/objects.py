@@ -15,7 +15,8 @@ from storage.query import Node
 from storage.schema import default_fields
 from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
-from storage.sqlite.translate import SchemaLookup, Translator, join_table, quote, translate
+from storage.sqlite.query_shapes import translate_by_shape
+from storage.sqlite.translate import SchemaLookup, Translator, join_table, quote
 from storage.values import FieldType, type_of
 
 _decode = msgspec.json.Decoder(dict).decode
@@ -28,7 +29,7 @@ def is_missing_table(exc: sqlite3.OperationalError, table: str) -> bool:
 def select_sql(class_name: str, where: Node, options: FindOptions,
                schema_of: SchemaLookup) -> tuple[str, dict[str, Any]]:
     """The statement a find runs: documents matching `where`, in order, paged."""
-    query = translate(class_name, where, options.order, schema_of)
+    query = translate_by_shape(class_name, where, options.order, schema_of)
     sql = f"SELECT doc FROM {quote(class_name)} WHERE {query.where}"
     if query.order:
         sql += f" ORDER BY {query.order}"
