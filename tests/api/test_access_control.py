@@ -107,7 +107,8 @@ async def test_inherited_roles_grant_access(client: ParseClient, people) -> None
     await client.request("PUT", f"/roles/{staff.json()['objectId']}", {
         "roles": {"__op": "AddRelation", "objects": [ptr("_Role", admins["results"][0]["objectId"])]}}, master=True)
     note = await client.create("Note", {"text": "staff", "ACL": {"role:Staff": {"read": True}}}, master=True)
-    assert (await client.request("GET", f"/classes/Note/{note['objectId']}", session=bob["sessionToken"])).status_code == 200
+    answer = await client.request("GET", f"/classes/Note/{note['objectId']}", session=bob["sessionToken"])
+    assert answer.status_code == 200
 
 
 @pytest.mark.parametrize(("body", "code"), [
@@ -188,7 +189,8 @@ async def test_without_the_flag_only_the_master_key_creates_classes(tmp_path) ->
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as http:
             headers = {"X-Parse-Application-Id": APP_ID}
             refused = await http.post("/parse/classes/Fresh", json={"a": 1}, headers=headers)
-            assert refused.json() == {"code": 119, "error": "This user is not allowed to access non-existent class: Fresh"}
+            assert refused.json() == {"code": 119,
+                                      "error": "This user is not allowed to access non-existent class: Fresh"}
             made = await http.post("/parse/classes/Fresh", json={"a": 1},
                                    headers={**headers, "X-Parse-Master-Key": MASTER_KEY})
             assert made.status_code == 201

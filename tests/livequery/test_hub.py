@@ -115,7 +115,8 @@ async def harness() -> AsyncIterator[Harness]:
     await h.stop()
 
 
-def msg(object_id: str = "m1", *, room: str = "r1", acl: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+def msg(object_id: str = "m1", *, room: str = "r1", acl: Mapping[str, Any] | None = None,
+        **fields: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"objectId": object_id, "createdAt": "2024-01-01T00:00:00.000Z",
                            "updatedAt": "2024-01-01T00:00:00.000Z", "room": room, **fields}
     if acl is not None:

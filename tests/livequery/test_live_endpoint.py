@@ -91,9 +91,9 @@ async def test_a_role_member_receives_role_protected_objects(live_server: LiveSe
 
 
 async def test_class_level_permissions_apply_to_subscribers(live_server: LiveServer) -> None:
+    clp = {"find": {}, "get": {}, "create": {"*": True}, "protectedFields": {"*": []}}
     await live_server.call("POST", "/schemas/Audit", {"fields": {"what": {"type": "String"}},
-                                                      "classLevelPermissions": {"find": {}, "get": {}, "create": {"*": True},
-                                                                                "protectedFields": {"*": []}}}, master=True)
+                                                      "classLevelPermissions": clp}, master=True)
     anonymous = await live_server.client()
     master = await live_server.client(masterKey="lq-master")
     for client in (anonymous, master):
