@@ -117,6 +117,13 @@ def configure_logging(log_format: str, scrubber: SecretScrubber, level: int = lo
     for name in ("uvicorn", "uvicorn.error"):  # uvicorn's own lines go through the same (scrubbing) handler
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # No access log from uvicorn (`--log-requests` is ours: scrubbed, with the route and request id). uvicorn
+    # writes one for each request whenever that logger has a handler, its ancestors' included, and works out
+    # its arguments (the client address, the path) even when the level then drops the line: a logger with no
+    # handler that does not propagate is what turns it off.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
 
 
 class LogEntry(msgspec.Struct, frozen=True):

@@ -92,7 +92,9 @@ class GracefulServer(uvicorn.Server):
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, log_level="warning",
+        # uvicorn's access log is off (api.logs.configure_logging says how; a spawned worker unpickles this Config
+        # without the logging set-up its __init__ did, so its level alone had `--workers N` log every request)
+        app, host=settings.host, port=settings.port, log_config=None, log_level="warning", access_log=False,
         loop="auto", http="auto", ws="websockets-sansio", proxy_headers=False,
         # permessage-deflate compresses every frame once per client: with it on, a fan-out event is
         # re-encoded for each subscriber (a sixth of the server's CPU in benchmarks/fanout.py)

@@ -151,6 +151,16 @@ def test_metrics_are_summed_over_the_workers_whichever_answers_the_scrape(worker
         connection.close()
 
 
+def test_workers_do_not_log_a_line_per_request(workers: ServerProcess) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", workers.port, timeout=10)
+    for index in range(20):
+        _post(connection, {"n": index})
+    connection.close()
+    time.sleep(0.5)  # what a worker logs reaches the file unbuffered; give it a moment all the same
+    log = workers.log()
+    assert "/parse/classes/Reaction" not in log, log  # uvicorn's access lines (`--log-requests` is off)
+
+
 def test_a_worker_that_dies_is_replaced(workers: ServerProcess) -> None:
     first = _one_connection_per_worker(workers.port)
     victim = next(iter(first))
