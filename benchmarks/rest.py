@@ -189,6 +189,8 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
     extra = ["--database-uri", args.database_uri] if args.database_uri else []
     if args.cloud:
         extra += ["--cloud", args.cloud]
+    if args.workers > 1:
+        extra += ["--workers", str(args.workers)]
     with contextlib.ExitStack() as stack:
         redis_url = args.redis_url or (stack.enter_context(throwaway_redis()) if args.redis else "")
         if redis_url:
@@ -214,6 +216,8 @@ def ratios(ours_result: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-uri", default="")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serve ours with this many worker processes (needs --redis or --redis-url)")
     parser.add_argument("--redis", action="store_true", help="serve ours with the Redis bus on a throwaway redis")
     parser.add_argument("--redis-url", default="", help="serve ours with the Redis bus on this Redis")
     parser.add_argument("--creates", type=int, default=2000)

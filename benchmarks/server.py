@@ -29,8 +29,11 @@ def running_server(*extra: str, port: int | None = None) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as data_dir:
         command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--app-id", APP_ID,
                    "--master-key", MASTER_KEY, "--data-dir", data_dir, "--allow-client-class-creation", *extra]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # the server's log goes to a file: a pipe nobody reads fills up (64 KB) and then blocks the server
+        log_path = os.path.join(data_dir, "server.log")
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         url = f"http://127.0.0.1:{port}/parse"
         running_server.last_pid = process.pid  # type: ignore[attr-defined]
         try:
@@ -42,8 +45,8 @@ def running_server(*extra: str, port: int | None = None) -> Iterator[str]:
                             break
                 except OSError:
                     if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(
-                            "server did not start: " + (process.stderr.read() or b"").decode()[-2000:]) from None
+                        with open(log_path, errors="replace") as log_text:
+                            raise RuntimeError("server did not start: " + log_text.read()[-2000:]) from None
                     time.sleep(0.1)
             yield url
         finally:
@@ -55,11 +58,23 @@ def running_server(*extra: str, port: int | None = None) -> Iterator[str]:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (Linux /proc)."""
+    """User + system CPU a process and its running descendants (a server's workers) have used so far (Linux
+    /proc)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / ticks + sum(process_cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                found.extend(int(child) for child in children.read().split())
+    except OSError:  # gone meanwhile
+        pass
+    return found
 
 
 def process_rss_mb(pid: int) -> float:
