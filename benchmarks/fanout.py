@@ -70,8 +70,10 @@ async def write(http: aiohttp.ClientSession, url: str, class_name: str, body: di
 
 # --- (a) broadcast: subscribers in client processes ------------------------------------------------------------
 
-def _subscriber_process(ws_url: str, count: int, writes: int, ready: Any, start: Any, results: Any) -> None:
-    """One load-client process: `count` sockets subscribed to the broadcast query; reports what it received."""
+def _subscriber_process(ws_url: str, count: int, writes: int, ready: Any, start: Any, results: Any,
+                        finish: Any) -> None:
+    """One load-client process: `count` sockets subscribed to the broadcast query; reports what it received, and
+    closes its sockets when told to (after the server's CPU was read: closing is not fanning out)."""
 
     async def run() -> None:
         sockets = [await open_client(ws_url) for _ in range(count)]
@@ -87,13 +89,14 @@ def _subscriber_process(ws_url: str, count: int, writes: int, ready: Any, start:
         got = await asyncio.gather(*[collect(s, writes, latencies, deadline) for s in sockets])
         busy = (time.process_time() - cpu_before) / (time.perf_counter() - began)
         results.put((sum(got), latencies, busy))
+        await asyncio.get_running_loop().run_in_executor(None, finish.wait, 120)
         for socket_ in sockets:
             await socket_.close()
 
     asyncio.run(run())
 
 
-async def _paced_writes(url: str, writes: int, interval: float) -> float:
+async def _paced_writes(url: str, writes: int, interval: float, event: str = "live") -> float:
     """Writes at a steady pace (catching up if a sleep overslept); returns the seconds it took."""
     async with aiohttp.ClientSession(headers=HEADERS) as http:
         began = time.perf_counter()
@@ -102,7 +105,7 @@ async def _paced_writes(url: str, writes: int, interval: float) -> float:
             delay = began + i * interval - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            pending.append(asyncio.create_task(write(http, url, "Reaction", {"event": "live", "i": i})))
+            pending.append(asyncio.create_task(write(http, url, "Reaction", {"event": event, "i": i})))
         await asyncio.gather(*pending)
         return time.perf_counter() - began
 
@@ -111,10 +114,12 @@ def broadcast(url: str, pid: int, subscribers: int, rate: float, seconds: float,
     ws_url = url.replace("http://", "ws://")
     writes = max(1, round(rate / subscribers * seconds))
     interval = subscribers / rate
+    # the class exists before the measured part: creating it (schema, indexes) is not fanning out
+    asyncio.run(_paced_writes(url, 1, 0.0, event="warm-up"))
     context = multiprocessing.get_context("spawn")
-    ready, start, results = context.Semaphore(0), context.Event(), context.Queue()
+    ready, start, finish, results = context.Semaphore(0), context.Event(), context.Event(), context.Queue()
     shares = [subscribers // processes + (1 if i < subscribers % processes else 0) for i in range(processes)]
-    workers = [context.Process(target=_subscriber_process, args=(ws_url, n, writes, ready, start, results))
+    workers = [context.Process(target=_subscriber_process, args=(ws_url, n, writes, ready, start, results, finish))
                for n in shares if n]
     for worker in workers:
         worker.start()
@@ -128,6 +133,7 @@ def broadcast(url: str, pid: int, subscribers: int, rate: float, seconds: float,
     outcomes = [results.get(timeout=120 + writes * 0.05) for _ in workers]
     elapsed = time.perf_counter() - began
     cpu = process_cpu_seconds(pid) - cpu_before
+    finish.set()
     for worker in workers:
         worker.join(30)
     delivered = sum(got for got, _, _ in outcomes)
