@@ -10,7 +10,7 @@ at most the budget (plus decoding rows a caller bounded with a small limit), wha
 The budget is this thread's CPU time, not the wall clock: SQLite lets go of the GIL while it steps, and getting
 it back from a busy reader or writer thread can take Python's whole switch interval (5 ms). Counted on the wall
 clock, that wait made cheap reads "slow" exactly when the server was busy, sent their class to the reader threads
-for `SLOW_SECONDS`, and kept it there (those threads kept the GIL busy): a 20-row indexed query went inline 16
+for a second, and kept it there (those threads kept the GIL busy): a 20-row indexed query went inline 16
 times in 8,000 under load. A wall-clock cap, well above the budget, still bounds a read waiting on the disk.
 
 A class whose read ran over goes to the reader threads for a while: 50 ms at first, twice as long after each
@@ -58,10 +58,9 @@ class InlineReader:
         return 1 if time.thread_time() > self._deadline or time.perf_counter() > self._wall_deadline else 0
 
     def try_read(self, work: Callable[[sqlite3.Connection], T], key: Hashable = None) -> tuple[bool, T | None]:
-        """(True, result) when `work` finished within the budget; (False, None) when it did not, or when a read
-        of the same `key` (its class) ran out of budget within its penalty (the read must run
-        elsewhere: work thrown away at most once per class and penalty). Other failures raise as a reader
-        thread's would (ParseError)."""
+        """(True, result) when `work` finished within the budget; (False, None) when it did not, or while `key`
+        (its class) is paying for an earlier read that did not (the read must run elsewhere: work thrown away
+        at most once per class and penalty). Other failures raise as a reader thread's would (ParseError)."""
         now = time.perf_counter()
         slow = self._slow
         if slow and key in slow and slow[key][0] > now:
