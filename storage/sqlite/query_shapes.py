@@ -21,6 +21,9 @@ from storage.schema import ClassSchema
 from storage.sqlite.translate import ISO_DATE_FIELDS, SchemaLookup, Translation, translate
 
 MAX_SHAPES = 1024  # kept translations; all are dropped when it is reached (shapes are few, so it rarely is)
+# A longer translation is not kept: such a query's SQLite work dwarfs translating it, and 1,024 maximal queries
+# (500 conditions on made-up fields, ~100 KB of SQL each) would otherwise hold ~100 MB. Usual queries: < 1 KB.
+MAX_KEPT_SQL_CHARS = 4096
 _PLAIN_TYPES = frozenset({str, int, float, type(None)})  # exact types: bool, a subclass of int, is not plain
 _INT64 = (-(2 ** 63), 2 ** 63)  # the translator binds a larger int as a float: not the value it was given
 
@@ -51,7 +54,7 @@ def translate_by_shape(class_name: str, node: Node, order: Sequence[Any], schema
         return Translation(kept.where, kept.order, {name: values[index] for name, index in kept.params})
     fresh = translate(class_name, node, order, lambda name: schema if name == class_name else schema_of(name))
     params = _params_by_value(fresh.params, values)
-    if params is not None:
+    if params is not None and len(fresh.where) + len(fresh.order) <= MAX_KEPT_SQL_CHARS:
         if len(_kept) >= MAX_SHAPES:
             _kept.clear()
         _kept[key] = _Kept(schema, fresh.where, fresh.order, params)

@@ -94,6 +94,14 @@ def test_the_kept_translations_are_bounded() -> None:
     assert 0 < len(query_shapes._kept) <= query_shapes.MAX_SHAPES
 
 
+def test_a_query_whose_sql_is_long_is_translated_afresh_not_kept() -> None:
+    """The kept translations stay small whatever queries arrive (500 conditions would be ~100 KB of SQL each)."""
+    many = parse_where({f"field{index}": index for index in range(300, 400)})
+    assert translate_by_shape("Room", many, (), schema_of(ROOMS)) == translate("Room", many, (), schema_of(ROOMS))
+    assert len(translate("Room", many, (), schema_of(ROOMS)).where) > query_shapes.MAX_KEPT_SQL_CHARS
+    assert not query_shapes._kept
+
+
 def test_an_invalid_key_is_refused_every_time() -> None:
     bad_key = Field(("bad key'",), (Compare("$eq", "x"),))  # parse_where refuses it; the store must too
     for _ in range(2):
