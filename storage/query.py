@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from typing import Any, Hashable, Union
 
 import msgspec
 
@@ -137,6 +137,17 @@ class RelatedTo(msgspec.Struct, frozen=True):
 
 
 Node = Union[Field, And, Or, Nor, RelatedTo]
+
+
+def query_shape(node: Node) -> Hashable:
+    """The query without its values: fields, operators and how they combine. Two queries of one shape usually
+    cost the store alike (a regex scan and an indexed equality do not share one)."""
+    if isinstance(node, Field):
+        return node.path, tuple((type(c).__name__, c.op) if isinstance(c, Compare) else type(c).__name__
+                                for c in node.constraints)
+    if isinstance(node, (And, Or, Nor)):
+        return type(node).__name__, tuple(query_shape(child) for child in node.children)
+    return type(node).__name__
 
 MATCH_ALL: Node = And(())
 

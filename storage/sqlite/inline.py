@@ -13,11 +13,11 @@ clock, that wait made cheap reads "slow" exactly when the server was busy, sent 
 for a second, and kept it there (those threads kept the GIL busy): a 20-row indexed query went inline 16
 times in 8,000 under load. A wall-clock cap, well above the budget, still bounds a read waiting on the disk.
 
-A class whose read ran over goes to the reader threads for a while: 50 ms at first, twice as long after each
-overrun in a row, at most a second; one read that finishes inline ends it. One overrun (the first read after a
-schema change, on a cold page cache: ~5 ms) then costs 50 ms of hand-overs, not a second of them (a tenth of a
-benchmark phase ran on the threads at ~20 % less throughput), while a class whose reads are always too big wastes
-one budget per second once its penalty has grown.
+A kind of read (the adapter's key: a class and a query shape) that ran over goes to the reader threads for a
+while: 50 ms at first, twice as long after each overrun in a row, at most a second; one read that finishes inline
+ends it. One overrun (the first read after a schema change, on a cold page cache: ~5 ms) then costs 50 ms of
+hand-overs, not a second of them (a tenth of a benchmark phase ran on the threads at ~20 % less throughput),
+while a kind of read that is always too big wastes one budget per second once its penalty has grown.
 """
 from __future__ import annotations
 
@@ -59,8 +59,9 @@ class InlineReader:
 
     def try_read(self, work: Callable[[sqlite3.Connection], T], key: Hashable = None) -> tuple[bool, T | None]:
         """(True, result) when `work` finished within the budget; (False, None) when it did not, or while `key`
-        (its class) is paying for an earlier read that did not (the read must run elsewhere: work thrown away
-        at most once per class and penalty). Other failures raise as a reader thread's would (ParseError)."""
+        (the adapter's: the class and the query's shape) is paying for an earlier read that did not (the read
+        must run elsewhere: work thrown away at most once per key and penalty). Other failures raise as a
+        reader thread's would (ParseError)."""
         now = time.perf_counter()
         slow = self._slow
         if slow and key in slow and slow[key][0] > now:

@@ -154,3 +154,25 @@ async def test_a_read_past_the_inline_budget_goes_to_a_reader_thread_with_the_sa
     finally:
         await store.close()
 
+
+
+async def test_a_costly_query_sends_only_its_own_kind_of_read_to_the_threads_not_the_class(tmp_path: Path) -> None:
+    # One client's scan of every row runs over the budget; another client's indexed query of the same class must
+    # still run on the loop's thread (it would otherwise wait in the reader threads' line behind the scans).
+    from storage.adapter import FindOptions
+    store = await _filled(tmp_path, inline_budget_seconds=0.003)
+    try:
+        inline = store._inline
+        assert inline is not None
+        scan = parse_where({"title": {"$regex": "^(a|aa)*$"}, "n": {"$gte": 0}})  # a regex on each of 3,000 rows
+        indexed = parse_where({"room": "r3", "n": {"$gte": 2990}})
+        assert [doc["n"] for doc in await store.find("Post", indexed, FindOptions(limit=5))] == [2993]
+        assert (inline.inline, inline.handed_off) == (1, 0)
+        assert await store.find("Post", scan, FindOptions(limit=50)) == []  # past the budget
+        assert inline.handed_off == 1
+        assert await store.find("Post", scan, FindOptions(limit=50)) == []  # its kind waits: not tried inline
+        assert inline.handed_off == 1
+        found = await store.find("Post", indexed, FindOptions(limit=5))
+        assert [doc["n"] for doc in found] == [2993] and (inline.inline, inline.handed_off) == (2, 1)
+    finally:
+        await store.close()
