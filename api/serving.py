@@ -100,6 +100,7 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
         # re-encoded for each subscriber (a sixth of the server's CPU in benchmarks/fanout.py)
         ws_per_message_deflate=False,
         ws_ping_interval=settings.websocket_ping_seconds, ws_ping_timeout=settings.websocket_ping_seconds,
+        timeout_keep_alive=max(0.1, settings.keep_alive_seconds),
         timeout_graceful_shutdown=max(0.1, settings.shutdown_seconds), **extra)
 
 

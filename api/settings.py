@@ -38,6 +38,10 @@ class Settings(msgspec.Struct, frozen=True):
     default_limit: int = 100
     max_limit: int | None = None
     websocket_ping_seconds: float = 10.0
+    # An idle HTTP connection is closed by the server after this long. Longer than the idle expiry of clients'
+    # connection pools (httpx 5 s) and of load balancers (AWS ALB 60 s): whoever closes an idle connection must
+    # be the client, since a server closing it as the client sends a request fails that request.
+    keep_alive_seconds: float = 75.0
     # LiveQuery resumes (livequery/resume.py): the history kept per class, by age and count, and how often
     # clients are asked (by a websocket ping) to acknowledge what they read
     live_history_seconds: float = 120.0
@@ -160,6 +164,8 @@ _OPTIONS: list[tuple[str, str, Callable[[str], object], str]] = [
      "comma-separated regexes an upload's extension must match, * = any (default: refuse html, svg, xml...)"),
     ("websocket_ping_seconds", "--websocket-ping-seconds", float,
      "seconds between pings of LiveQuery sockets; one not answered within as long is closed (default 10)"),
+    ("keep_alive_seconds", "--keep-alive-seconds", float,
+     "seconds an idle HTTP connection is kept open (default 75: longer than clients' and load balancers')"),
     ("live_history_seconds", "--live-history-seconds", float,
      "seconds of LiveQuery events kept per class for clients that reconnect (default 120; 0: no resumes)"),
     ("live_history_events", "--live-history-events", int,

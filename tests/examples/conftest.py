@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.serving import uvicorn_config
 from api.settings import Settings
 from auth.passwords import Passwords, PasswordSettings
 from examples.client import ParseClient
@@ -79,8 +80,7 @@ async def served_example(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitabl
         # argon2 at a test cost: the seed and the tests sign up and log in dozens of people, and at the real
         # cost (64 MiB, 3 passes) each one takes seconds on a busy 2-core machine. Hashing is tested in tests/auth.
         app.state.services.passwords = Passwords(CHEAP_PASSWORDS)
-        config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, lifespan="on",
-                                ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning")
+        config = uvicorn_config(app, settings, lifespan="on")  # as `livequery serve` runs it
         server = uvicorn.Server(config)
 
         async def run() -> None:

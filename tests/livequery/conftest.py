@@ -17,6 +17,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from api.app import create_app
+from api.serving import uvicorn_config
 from api.settings import Settings
 from livequery.cloud import Cloud
 from tests.storage.mongo_server import switched_database, switched_database_uri
@@ -127,8 +128,7 @@ def live_settings(tmp_path: Path, **overrides: Any) -> Settings:
 async def serving(settings: Settings, cloud: Cloud | None = None) -> AsyncIterator[LiveServer]:
     """The app under uvicorn on loopback (as `livequery serve` runs it) until the block ends."""
     app = create_app(settings, cloud)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, ws="websockets-sansio",
-                            ws_per_message_deflate=False, log_level="warning", lifespan="on")
+    config = uvicorn_config(app, settings, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
