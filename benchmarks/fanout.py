@@ -22,6 +22,7 @@ import os
 import random
 import statistics
 import time
+import uuid
 from typing import Any
 
 import aiohttp
@@ -34,9 +35,14 @@ HEADERS = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
 CLIENT_BUSY_LIMIT = 0.85  # a client process busier than this share of a core may be what limits the run
 
 
-async def open_client(ws_url: str) -> Any:
+async def open_client(ws_url: str, installation_id: str | None = None) -> Any:
+    """A connected LiveQuery socket; `installation_id` as the Parse SDKs send one (the server then has the client
+    acknowledge what it read, for resumes, with a websocket ping per second: see livequery/resume.py)."""
     socket_ = await connect(ws_url, open_timeout=60, max_queue=None, ping_interval=None, compression=None)
-    await socket_.send(json.dumps({"op": "connect", "applicationId": APP_ID}))
+    connect_message = {"op": "connect", "applicationId": APP_ID}
+    if installation_id is not None:
+        connect_message["installationId"] = installation_id
+    await socket_.send(json.dumps(connect_message))
     await asyncio.wait_for(socket_.recv(), 60)
     return socket_
 
@@ -71,12 +77,12 @@ async def write(http: aiohttp.ClientSession, url: str, class_name: str, body: di
 # --- (a) broadcast: subscribers in client processes ------------------------------------------------------------
 
 def _subscriber_process(ws_url: str, count: int, writes: int, ready: Any, start: Any, results: Any,
-                        finish: Any) -> None:
+                        finish: Any, installation_ids: bool) -> None:
     """One load-client process: `count` sockets subscribed to the broadcast query; reports what it received, and
     closes its sockets when told to (after the server's CPU was read: closing is not fanning out)."""
 
     async def run() -> None:
-        sockets = [await open_client(ws_url) for _ in range(count)]
+        sockets = [await open_client(ws_url, str(uuid.uuid4()) if installation_ids else None) for _ in range(count)]
         for socket_ in sockets:
             await subscribe(socket_, 1, {"event": "live"}, "Reaction")
         for socket_ in sockets:
@@ -110,7 +116,8 @@ async def _paced_writes(url: str, writes: int, interval: float, event: str = "li
         return time.perf_counter() - began
 
 
-def broadcast(url: str, pid: int, subscribers: int, rate: float, seconds: float, processes: int) -> dict[str, Any]:
+def broadcast(url: str, pid: int, subscribers: int, rate: float, seconds: float, processes: int,
+              installation_ids: bool = True) -> dict[str, Any]:
     ws_url = url.replace("http://", "ws://")
     writes = max(1, round(rate / subscribers * seconds))
     interval = subscribers / rate
@@ -119,7 +126,8 @@ def broadcast(url: str, pid: int, subscribers: int, rate: float, seconds: float,
     context = multiprocessing.get_context("spawn")
     ready, start, finish, results = context.Semaphore(0), context.Event(), context.Event(), context.Queue()
     shares = [subscribers // processes + (1 if i < subscribers % processes else 0) for i in range(processes)]
-    workers = [context.Process(target=_subscriber_process, args=(ws_url, n, writes, ready, start, results, finish))
+    workers = [context.Process(target=_subscriber_process, args=(ws_url, n, writes, ready, start, results, finish,
+                                                                      installation_ids))
                for n in shares if n]
     for worker in workers:
         worker.start()
@@ -147,6 +155,7 @@ def broadcast(url: str, pid: int, subscribers: int, rate: float, seconds: float,
             "server_cpu_us_per_delivered_event": round(cpu * 1e6 / max(delivered, 1), 1),
             "server_cpu_busy": round(cpu / elapsed, 2),
             "client_processes": len(workers), "client_busiest_cpu": round(client_busy, 2),
+            "installation_ids": installation_ids,
             # the writer is part of the load client: one that could not keep the pace offered less than asked
             "client_bound": client_busy > CLIENT_BUSY_LIMIT or delivered < expected
             or expected / write_seconds < 0.9 * rate}
@@ -229,6 +238,9 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--metrics-off", action="store_true", help="also run the broadcast with --metrics off")
     parser.add_argument("--server-arg", action="append", default=[], help="an extra `livequery serve` argument")
+    parser.add_argument("--no-installation-ids", action="store_true",
+                        help="broadcast subscribers connect without an installationId (the SDKs send one; such a "
+                        "client is not asked to acknowledge what it read, so it cannot be resumed implicitly)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     extra = (["--redis-url", args.redis_url] if args.redis_url else []) + args.server_arg
@@ -241,7 +253,8 @@ def main() -> None:
         for _ in range(args.runs):
             with running_server(*extra, *server_args) as url:
                 runs.append(broadcast(url, running_server.last_pid, args.subscribers, args.rate,  # type: ignore[attr-defined]
-                                      args.seconds if not args.quick else 1.0, args.client_processes))
+                                      args.seconds if not args.quick else 1.0, args.client_processes,
+                                      installation_ids=not args.no_installation_ids))
         return _best(runs)
 
     if "broadcast" in parts:

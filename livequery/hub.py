@@ -185,10 +185,13 @@ class ClientHandle:
 
     def unacknowledged(self) -> int | None:
         """The position to have the client acknowledge with a ping now: the hub's, when every frame of the
-        events up to it has been written to the socket and it is newer than the last acknowledged; else None."""
+        events up to it has been written to the socket and it is newer than the last acknowledged; else None.
+        Also None for a client without an installationId: only subscriptions known by (installationId,
+        requestId) are resumed from what was acknowledged (`resumeFrom` carries its own position), so a ping
+        would cost it and the server a round trip for nothing."""
         position = self._hub.delivered_position()
         if (position <= self.acked or self.closed or self._sending or self._later is not None
-                or self.backlog() or not self.connection.subscriptions):
+                or self.backlog() or not self.connection.subscriptions or self.connection.installation_id is None):
             return None
         return position
 

@@ -39,11 +39,13 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path, test_store: Non
 
 
 async def acknowledged(server: LiveServer) -> None:
-    """Wait until every open client has acknowledged every event dispatched so far."""
+    """Wait until every open client with an installationId (the others are not asked) has acknowledged every
+    event dispatched so far."""
     hub = server.app.state.services.hub
 
     async def poll() -> None:
-        while any(client.acked < hub.position for client in hub._clients if client.connection.subscriptions):
+        while any(client.acked < hub.position for client in hub._clients
+                  if client.connection.subscriptions and client.connection.installation_id is not None):
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), 5)
@@ -206,6 +208,23 @@ async def test_another_installation_or_another_query_is_a_new_subscription(serve
     assert await changed.frames_before(await fence(server)) == []
     await other.close()
     await changed.close()
+
+
+async def test_only_a_client_with_an_installation_id_is_asked_to_acknowledge(server: LiveServer) -> None:
+    """Nothing resumes a client without an installationId from what it acknowledged (`resumeFrom` carries its own
+    position), so it is spared the ack pings: a round trip each per interval, for nothing."""
+    known, _ = await joined(server)
+    anonymous, _ = await joined(server, installation=None, request_id=2)
+    await create(server, room="r1", text="hello")
+    assert (await known.receive())["op"] == "create" and (await anonymous.receive())["op"] == "create"
+    await acknowledged(server)  # the client with an installationId answered a ping carrying the position
+    hub = server.app.state.services.hub
+    acked = {client.connection.installation_id: client.acked for client in hub._clients}
+    assert acked["inst-1"] == hub.position and acked[None] == 0
+    await asyncio.sleep(0.2)  # four more ack intervals
+    assert next(c.acked for c in hub._clients if c.connection.installation_id is None) == 0
+    await known.close()
+    await anonymous.close()
 
 
 async def test_resume_from_a_position_on_any_socket(server: LiveServer) -> None:
