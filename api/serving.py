@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import glob
 import logging
 import multiprocessing
 import multiprocessing.process
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -77,6 +79,10 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self.deadline_seconds = deadline_seconds
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        freeze_start_up_objects()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit:
             _exit_now(f"second {signal.Signals(sig).name} during shutdown")
@@ -88,6 +94,15 @@ class GracefulServer(uvicorn.Server):
                                    args=(f"shutdown took more than {self.deadline_seconds:.0f}s",))
         watchdog.daemon = True
         watchdog.start()
+
+
+def freeze_start_up_objects() -> None:
+    """Move what start-up made (modules, the app, routes, schemas, cloud code: ~50,000 objects) out of the
+    garbage collector's reach. CPython's full collection walks every tracked object and holds the event loop
+    while it does; these live as long as the process, and walking them cost each full collection ~60 ms on
+    this machine. Start-up garbage is collected first. Objects made later are collected as usual."""
+    gc.collect()
+    gc.freeze()
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:

@@ -3,6 +3,7 @@ acknowledged lost) and always within its deadline, even when MongoDB and Redis s
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -19,6 +20,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from api.app import create_app
+from api.serving import GracefulServer, hard_deadline, uvicorn_config
+from api.settings import Settings
 from tests.conftest import RedisServer, free_port
 from tests.storage.mongo_server import SecantusServer, switched_database_uri
 
@@ -262,3 +266,25 @@ def test_requests_cut_off_at_the_end_of_the_grace_are_counted_in_one_quiet_line(
     log = server.log()
     assert log.count("2 request(s) still running after the 1.0s grace were cut off") == 1, log
     assert "Traceback" not in log and "CancelledError" not in log and "ERROR" not in log, log
+
+
+async def test_start_up_objects_are_left_out_of_garbage_collections(tmp_path: Path) -> None:
+    """A full collection holds the event loop while it walks every tracked object: what start-up made (modules,
+    the app, its routes and schemas) lives as long as the process, so the server takes it out of their walk."""
+    app = create_app(Settings(app_id="gc", master_key="gc-master", data_dir=str(tmp_path), port=free_port(),
+                              database_uri=f"sqlite:///{tmp_path / 'gc.db'}"))
+    settings = app.state.services.settings
+    server = GracefulServer(uvicorn_config(app, settings, lifespan="on"), hard_deadline(settings))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(400):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.025)
+        assert server.started, "the server did not start"
+        assert not any(tracked is app for tracked in gc.get_objects())  # the app is in none of the generations
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        gc.unfreeze()  # this test process's objects are collected again
