@@ -132,6 +132,10 @@ def _any_of(parts: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
 def _field(node: Field) -> Matcher:
     path = node.path
     is_date = len(path) == 1 and path[0] in DATE_KEYS
+    if len(path) == 1 and not is_date and len(node.constraints) == 1:
+        only = node.constraints[0]
+        if isinstance(only, Compare) and only.op == "$eq" and only.value.__class__ is str:
+            return _string_field_equals(path[0], only.value)
     test = _all_of(tuple(_constraint(c, is_date) for c in node.constraints))
     if len(path) == 1:
         key = path[0]
@@ -148,6 +152,26 @@ def _field(node: Field) -> Matcher:
         return test(value)
 
     return matches_path
+
+
+def _string_field_equals(key: str, value: str) -> Matcher:
+    """`{key: "value"}`, the commonest subscription (a room, a stream, a status), as one function: the same as
+    `_equals` (the string itself, or an array holding it) without its three nested closures. A server holds one
+    matcher per distinct query, and CPython's full collections walk every function, closure cell and tuple while
+    the event loop waits: the general composition is ten such objects, this is one (its defaults tuple holds only
+    strings, so the collector stops tracking it)."""
+
+    def matches(doc: Document, key: str = key, value: str = value) -> bool:
+        x = doc.get(key, MISSING)
+        if x.__class__ is str:
+            return x == value
+        if x.__class__ is list:
+            for element in x:
+                if element.__class__ is str and element == value:
+                    return True
+        return False
+
+    return matches
 
 
 # --- constraints ---------------------------------------------------------------------------------------------

@@ -306,3 +306,21 @@ def test_in_is_an_or_of_equalities(name: str, listed: list[Any], doc: dict[str, 
 def test_all_is_an_and_of_equalities_on_arrays(name: str, listed: list[Any], doc: dict[str, Any]) -> None:
     expected = isinstance(doc.get(name), list) and all(matches({name: {"$eq": v}}, doc) for v in listed)
     assert matches({name: {"$all": listed}}, doc) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=field_names, text=st.sampled_from(["a", "b", "c", "1"]), doc=docs)
+def test_the_one_function_string_equality_agrees_with_the_general_one(name: str, text: str,
+                                                                       doc: dict[str, Any]) -> None:
+    """`{field: "text"}` compiles to one function (livequery/matcher.py says why); a second constraint that
+    changes nothing takes the general composition, which must agree."""
+    assert matches({name: text}, doc) is matches({name: {"$eq": text, "$exists": True}}, doc)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("r2", True), ("r3", False), (["r1", "r2"], True), (["r3"], False), ([["r2"]], False), ([2, "r2"], True),
+    (None, False), (2, False), ({"r2": 1}, False), ([], False),
+])
+def test_a_string_equality_matches_the_string_or_an_array_holding_it(value: Any, expected: bool) -> None:
+    assert matches({"room": "r2"}, {"room": value}) is expected
+    assert matches({"room": "r2"}, {}) is False
