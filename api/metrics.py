@@ -9,6 +9,7 @@ the hub's gauges are reported per live worker (label `pid`), whichever worker an
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import os
 import time
@@ -41,6 +42,8 @@ HUB_GAUGES = (
     ("queries", "Distinct live queries (subscriptions to one query share it)"),
     ("outbox_frames", "Frames waiting in clients' outboxes, all clients"),
     ("outbox_frames_max", "Frames waiting in the fullest client outbox"),
+    ("gc_full_pause_longest_seconds", "The longest full garbage collection of this process, which held its event "
+     "loop that long"),
 )
 HUB_COUNTERS = (
     ("events_received", "Change events the hub took from the bus"),
@@ -52,9 +55,53 @@ HUB_COUNTERS = (
     ("bus_undecodable", "Bus messages that could not be decoded"),
     ("coalesced_updates", "Updates of coalesced classes merged into a later one within their window"),
     ("coalesced_updates_sent", "Updates of coalesced classes fanned out (each once, to all its subscribers)"),
+    ("gc_full_collections", "Full garbage collections (CPython's generation 2)"),
+    ("gc_full_pause_seconds", "Time spent in full garbage collections, each holding the event loop"),
 )
 SUBSCRIPTIONS_HELP = "Live subscriptions by class"
 CONNECTED_HELP = "1 when the event bus is connected"
+
+
+class FullCollections:
+    """Times CPython's full garbage collections (a gc.callbacks entry while some app's metrics are on). A full
+    collection walks every tracked object holding the GIL, so nothing else in the process runs meanwhile, and it
+    grows with the sockets and subscriptions held (README, Several machines behind a load balancer). Plain
+    numbers, no lock: a callback that took prometheus_client's (non-reentrant) locks could be called by a
+    collection started inside one of them."""
+
+    __slots__ = ("count", "seconds", "longest", "_started", "_users")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.longest = 0.0
+        self._started = 0.0
+        self._users = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        self.count += 1
+        self.seconds += pause
+        if pause > self.longest:
+            self.longest = pause
+
+    def follow(self) -> None:
+        self._users += 1
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+
+    def leave(self) -> None:
+        self._users = max(0, self._users - 1)
+        if not self._users and self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+
+FULL_COLLECTIONS = FullCollections()  # the process's: collections are too
 
 
 def hub_figures(hub: Hub, bus: Bus) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
@@ -69,6 +116,9 @@ def hub_figures(hub: Hub, bus: Bus) -> tuple[dict[str, float], dict[str, int], d
     coalescing = hub.coalesce_stats  # classes with coalesced delivery (serve --coalesce, live_query_options)
     values["coalesced_updates"] = coalescing.coalesced
     values["coalesced_updates_sent"] = coalescing.sent
+    values["gc_full_collections"] = FULL_COLLECTIONS.count
+    values["gc_full_pause_seconds"] = FULL_COLLECTIONS.seconds
+    values["gc_full_pause_longest_seconds"] = FULL_COLLECTIONS.longest
     for key in ("dropped", "reconnects", "undecodable"):
         if isinstance(health.get(key), int):
             values[f"bus_{key}"] = health[key]
@@ -119,6 +169,12 @@ class Metrics:
             self._sampler = HubSampler(hub, bus, self.registry)
         else:
             self.registry.register(LiveQueryCollector(hub, bus))
+
+    def start(self) -> None:
+        FULL_COLLECTIONS.follow()
+
+    def stop(self) -> None:
+        FULL_COLLECTIONS.leave()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

@@ -210,8 +210,10 @@ class Services:
             self._tasks.append(asyncio.create_task(watch(self.settings.cloud, self.hooks.use), name="cloud-reload"))
         follow = self._follow_peers if self.settings.redis_url else None  # one process: the writer did it
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus, first=follow), name="livequery-hub"))
-        if self.metrics is not None and self.metrics.multiprocess_dir is not None:
-            self._tasks.append(asyncio.create_task(self.metrics.sample_forever(), name="metrics-sample"))
+        if self.metrics is not None:
+            self.metrics.start()
+            if self.metrics.multiprocess_dir is not None:
+                self._tasks.append(asyncio.create_task(self.metrics.sample_forever(), name="metrics-sample"))
         if self.hub.resumes is not None:
             self._tasks.append(asyncio.create_task(self.acks.run(), name="livequery-acks"))
             if self.hub.resumes.shared is not None:  # with Redis: open subscriptions survive this process
@@ -234,6 +236,8 @@ class Services:
         return report
 
     async def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         await self.jobs.stop()
         await self.webhooks.close()
         for task in self._tasks:

@@ -27,9 +27,10 @@ from typing import Any
 
 import aiohttp
 import msgspec
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from benchmarks.server import APP_ID, percentile_of, process_cpu_seconds, process_rss_mb, running_server
+from benchmarks.server import APP_ID, MASTER_KEY, percentile_of, process_cpu_seconds, process_rss_mb, running_server
 
 HEADERS = {"X-Parse-Application-Id": APP_ID, "Content-Type": "application/json"}
 CLIENT_BUSY_LIMIT = 0.85  # a client process busier than this share of a core may be what limits the run
@@ -187,13 +188,28 @@ async def selective(url: str, pid: int, subscriptions: int, connections: int, wr
             delivered += await collect(owner[room], 1, latencies, time.monotonic() + 5)
         elapsed = time.perf_counter() - began
         cpu = process_cpu_seconds(pid) - cpu_before
+    collections = await server_gc(url)
     for socket_ in sockets:
         await socket_.close()
-    return {"subscriptions": subscriptions, "connections": connections, "writes": writes,
+    return {**collections, "subscriptions": subscriptions, "connections": connections, "writes": writes,
             "delivered": delivered, "events_per_s": round(delivered / elapsed, 1),
             "latency_p50_ms": round(statistics.median(latencies), 2),
             "latency_p99_ms": round(percentile_of(latencies, 0.99), 2),
             "server_cpu_ms_per_write": round(cpu * 1000 / writes, 3)}
+
+
+async def server_gc(url: str) -> dict[str, Any]:
+    """The server's full garbage collections so far (its /metrics): each held its event loop while it walked the
+    heap, which the sockets and subscriptions made."""
+    base = url[:url.index("/", len("http://"))]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/metrics", headers={"X-Parse-Master-Key": MASTER_KEY}) as reply:
+            text = await reply.text()
+    values = {sample.name: sample.value for family in text_string_to_metric_families(text)
+              for sample in family.samples}
+    return {"server_gc_full_collections": int(values.get("livequery_gc_full_collections_total", 0)),
+            "server_gc_full_seconds": round(values.get("livequery_gc_full_pause_seconds_total", 0.0), 2),
+            "server_gc_longest_pause_ms": round(values.get("livequery_gc_full_pause_longest_seconds", 0.0) * 1000, 1)}
 
 
 # --- (c) idle --------------------------------------------------------------------------------------------------
@@ -211,9 +227,10 @@ async def idle(url: str, pid: int, connections: int) -> dict[str, Any]:
         await asyncio.wait_for(socket_.recv(), 60)
     await asyncio.sleep(1)
     after = process_rss_mb(pid)
+    collections = await server_gc(url)
     for socket_ in sockets:
         await socket_.close()
-    return {"connections": connections, "server_rss_before_mb": before, "server_rss_after_mb": after,
+    return {**collections, "connections": connections, "server_rss_before_mb": before, "server_rss_after_mb": after,
             "kb_per_connection": round((after - before) * 1024 / connections, 1)}
 
 

@@ -3,6 +3,7 @@ fan-out latency of each delivered event and the store's operations."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -62,3 +63,18 @@ async def test_metrics_move_with_clients_subscriptions_and_events(live_server: L
         await asyncio.sleep(0.05)
     assert _value(after, "livequery_subscriptions", **{"class": "Message"}) == 0
     assert _value(after, "livequery_clients") == _value(idle, "livequery_clients")
+
+
+async def test_full_garbage_collections_are_counted_and_timed(live_server: LiveServer) -> None:
+    """A full collection holds the event loop for as long as it walks the heap: operators see how often and how
+    long (the server runs in this test's process, so a collection here is one of the server's)."""
+    before = await _scrape(live_server)
+    gc.collect()
+    gc.collect()
+    after = await _scrape(live_server)
+    assert _value(after, "livequery_gc_full_collections_total") >= \
+        _value(before, "livequery_gc_full_collections_total") + 2
+    assert _value(after, "livequery_gc_full_pause_seconds_total") > \
+        _value(before, "livequery_gc_full_pause_seconds_total")
+    assert 0 < _value(after, "livequery_gc_full_pause_longest_seconds") <= \
+        _value(after, "livequery_gc_full_pause_seconds_total")
