@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -121,12 +121,12 @@ class SqliteAdapter:
     async def _read(self, work: Any) -> Any:
         return await self._running().read(work)
 
-    async def _read_small(self, work: Any, key: Hashable) -> Any:
+    async def _read_small(self, work: Any, key_of: Callable[[], Hashable]) -> Any:
         """A read expected to be quick: on this thread within the budget, else on a reader thread."""
         workers = self._running()
         inline = self._inline
         if inline is not None:
-            done, result = inline.try_read(work, key)
+            done, result = inline.try_read(work, key_of)
             if done:
                 return result
         return await workers.read(work)
@@ -175,12 +175,12 @@ class SqliteAdapter:
     async def find(self, class_name: str, where: Node, options: FindOptions = _EVERYTHING) -> list[Document]:
         work = lambda conn: self._objects.find(conn, class_name, where, options)  # noqa: E731
         if options.limit is not None and options.limit <= INLINE_MAX_ROWS:
-            return await self._read_small(work, _cost_key(class_name, where, options.order))
+            return await self._read_small(work, lambda: _cost_key(class_name, where, options.order))
         return await self._read(work)
 
     async def count(self, class_name: str, where: Node) -> int:
         return await self._read_small(lambda conn: self._objects.count(conn, class_name, where),
-                                      _cost_key(class_name, where, ()))
+                                      lambda: _cost_key(class_name, where, ()))
 
     async def purge(self, class_name: str) -> None:
         await self._write(lambda conn: self._objects.purge(conn, class_name))

@@ -37,6 +37,7 @@ _CHECK_EVERY = 1000  # SQLite VM instructions between looks at the clock (a few 
 FIRST_PENALTY_SECONDS = 0.05  # a class whose read ran over tries inline again after this...
 MAX_PENALTY_SECONDS = 1.0  # ...doubled after each overrun in a row, up to this: one budget wasted per second
 _MAX_SLOW_KEYS = 10_000
+_NOT_YET: Hashable = object()  # a key not worked out
 _HAND_OFF = frozenset({"interrupted", "database is locked"})  # out of budget; a lock a reader thread may wait for
 
 
@@ -57,14 +58,17 @@ class InlineReader:
     def _over_budget(self) -> int:
         return 1 if time.thread_time() > self._deadline or time.perf_counter() > self._wall_deadline else 0
 
-    def try_read(self, work: Callable[[sqlite3.Connection], T], key: Hashable = None) -> tuple[bool, T | None]:
-        """(True, result) when `work` finished within the budget; (False, None) when it did not, or while `key`
+    def try_read(self, work: Callable[[sqlite3.Connection], T],
+                 key_of: Callable[[], Hashable] = lambda: None) -> tuple[bool, T | None]:
+        """(True, result) when `work` finished within the budget; (False, None) when it did not, or while its key
         (the adapter's: the class and the query's shape) is paying for an earlier read that did not (the read
         must run elsewhere: work thrown away at most once per key and penalty). Other failures raise as a
-        reader thread's would (ParseError)."""
+        reader thread's would (ParseError). `key_of` is called only while some key is paying, or on an overrun:
+        working out a query's shape is a walk of its tree, not for every read."""
         now = time.perf_counter()
         slow = self._slow
-        if slow and key in slow and slow[key][0] > now:
+        key: Hashable = key_of() if slow else _NOT_YET
+        if key is not _NOT_YET and key in slow and slow[key][0] > now:
             return False, None
         conn = self._conn
         self._deadline = time.thread_time() + self._budget
@@ -80,6 +84,8 @@ class InlineReader:
         except sqlite3.OperationalError as exc:
             if str(exc) in _HAND_OFF:
                 self.handed_off += 1
+                if key is _NOT_YET:
+                    key = key_of()
                 penalty = min(slow[key][1] * 2, MAX_PENALTY_SECONDS) if key in slow else FIRST_PENALTY_SECONDS
                 if len(slow) >= _MAX_SLOW_KEYS and key not in slow:
                     self._forget_ended(now)
@@ -93,7 +99,7 @@ class InlineReader:
             self._deadline = self._wall_deadline = math.inf
             conn.execute("COMMIT")
         self.inline += 1
-        if slow:
+        if slow:  # (so it was at the start, and `key` is worked out)
             slow.pop(key, None)  # it fits again: the next overrun starts from the first penalty
         return True, result
 

@@ -41,7 +41,7 @@ def test_waiting_inside_a_read_does_not_count_against_its_budget(conn: sqlite3.C
     reader = InlineReader(conn, budget_seconds=budget)
     sql = counting_with_pauses(250, 5, 0.002)  # ten budgets of waiting
     started = time.perf_counter()
-    done, result = reader.try_read(lambda c: c.execute(sql).fetchone()[0], "Post")
+    done, result = reader.try_read(lambda c: c.execute(sql).fetchone()[0], lambda: "Post")
     assert time.perf_counter() - started > budget * 9  # it did wait, past the budget on the wall clock
     assert done and result == sum(range(1, 251))
     assert reader.inline == 1 and reader.handed_off == 0
@@ -52,18 +52,19 @@ def test_a_read_waiting_past_the_wall_clock_cap_goes_to_a_reader_thread(conn: sq
     reader = InlineReader(conn, budget_seconds=budget)
     sql = counting_with_pauses(250, 10, WALL_CAP_SECONDS / 2)  # five caps of waiting in all
     started = time.perf_counter()
-    assert reader.try_read(lambda c: c.execute(sql).fetchone()[0], "Post") == (False, None)
+    assert reader.try_read(lambda c: c.execute(sql).fetchone()[0], lambda: "Post") == (False, None)
     assert time.perf_counter() - started < WALL_CAP_SECONDS * 3.5  # stopped near the cap, not at the end
     assert reader.handed_off == 1
-    assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], "Post") == (False, None)  # slow a while
-    assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], "Other") == (True, 1)
+    # its key is held back a while
+    assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], lambda: "Post") == (False, None)
+    assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], lambda: "Other") == (True, 1)
 
 
 def test_a_read_working_past_its_budget_goes_to_a_reader_thread(conn: sqlite3.Connection) -> None:
     reader = InlineReader(conn, budget_seconds=0.001)
     busy = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT sum(i) FROM n"
     started = time.perf_counter()
-    assert reader.try_read(lambda c: c.execute(busy).fetchone()[0], "Post") == (False, None)
+    assert reader.try_read(lambda c: c.execute(busy).fetchone()[0], lambda: "Post") == (False, None)
     assert time.perf_counter() - started < 0.1  # the whole statement takes far longer
     assert reader.handed_off == 1 and reader.inline == 0
 
@@ -77,11 +78,11 @@ def test_a_class_over_budget_waits_longer_after_each_overrun_in_a_row_and_not_af
 
     def overrun() -> float:
         started = time.perf_counter()
-        assert reader.try_read(over, "Post") == (False, None)
+        assert reader.try_read(over, lambda: "Post") == (False, None)
         return started
 
     def seconds_until_inline(since: float) -> float:
-        while reader.try_read(small, "Post") == (False, None):
+        while reader.try_read(small, lambda: "Post") == (False, None):
             time.sleep(0.005)
             assert time.perf_counter() - since < MAX_PENALTY_SECONDS * 5
         return time.perf_counter() - since
@@ -89,7 +90,7 @@ def test_a_class_over_budget_waits_longer_after_each_overrun_in_a_row_and_not_af
     # (the bounds below are lower bounds, or far above what they tell apart: a busy machine only makes waits longer)
     first = seconds_until_inline(overrun())
     assert FIRST_PENALTY_SECONDS <= first < MAX_PENALTY_SECONDS / 2  # short: a one-off overrun costs little
-    assert reader.try_read(small, "Other") == (True, 1)  # other classes were never held back
+    assert reader.try_read(small, lambda: "Other") == (True, 1)  # other classes were never held back
     # an overrun in a row (no read of the class fitted in between) doubles it
     started = overrun()
     while time.perf_counter() - started < FIRST_PENALTY_SECONDS * 1.1:
