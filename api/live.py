@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -131,20 +131,16 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 async def live_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.services.hub
     await websocket.accept()
-    protocol = _sansio_protocol(websocket)
-    transport = protocol.transport if protocol is not None else None
-    if protocol is not None:  # uvicorn reads its handshake's request and response only during the handshake
-        protocol.request = protocol.response = None  # type: ignore[assignment]
-
-    async def send(frame: bytes) -> None:
-        await websocket.send_text(frame.decode())  # the SDKs read text frames only
-
-    handle = hub.connect(send, transport.get_write_buffer_size if transport is not None else None,
-                         direct_writer(protocol) if protocol is not None else None)
+    socket = _Socket(websocket, _sansio_protocol(websocket))
+    protocol, transport = socket.protocol, socket.transport
+    if protocol is not None:
+        _drop_handshake(protocol)
+    direct = protocol is not None and transport is not None
+    handle = socket.handle = hub.connect(socket.send, socket.buffered if direct else None,
+                                         socket.write if direct else None)
     acks: AckPings = websocket.app.state.services.acks
-    ping = _ack_ping(protocol, handle) if hub.resumes is not None and protocol is not None else None
-    if ping is not None:
-        acks.add(handle, ping)
+    if hub.resumes is not None and socket.listen_for_pongs():
+        acks.add(handle, socket.ping)
     try:
         close = await handle.serve(_frames(websocket))
     except WebSocketDisconnect:
@@ -162,6 +158,17 @@ async def live_endpoint(websocket: WebSocket) -> None:
             transport.abort()
 
 
+def _drop_handshake(protocol: WebSocketsSansIOProtocol) -> None:
+    """Let go of the handshake's request and response, which uvicorn reads only during the handshake. websockets'
+    parser keeps the request for the socket's life all the same (a local of its suspended generator), so its
+    headers are emptied too: a list per header, their dict and their text, ~15 objects and ~1.5 KB a socket
+    that every full garbage collection would walk (the ASGI scope has its own copy)."""
+    request = protocol.request
+    if request is not None:
+        request.headers.clear()
+    protocol.request = protocol.response = None  # type: ignore[assignment]
+
+
 async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
     """The client's frames, text or binary (the protocol takes binary frames holding UTF-8 JSON too)."""
     while True:
@@ -170,33 +177,6 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
             return
         text = message.get("text")
         yield text if text is not None else message.get("bytes") or b""
-
-
-def _ack_ping(protocol: WebSocketsSansIOProtocol, handle: ClientHandle) -> Callable[[int], None] | None:
-    """A function that pings the socket with a position, its pong acknowledging it (livequery/resume.py), or None
-    when the server's websocket implementation does not let us. ASGI has no pings: this uses uvicorn's
-    websockets-sansio protocol (`livequery serve` runs it), whose `conn` is a python-websockets protocol."""
-    conn, transport = getattr(protocol, "conn", None), getattr(protocol, "transport", None)
-    answered = getattr(protocol, "handle_pong", None)
-    if not hasattr(conn, "send_ping") or not hasattr(conn, "data_to_send") or answered is None or transport is None:
-        return None
-
-    def handle_pong(event: Any) -> None:
-        position = acked_position(bytes(event.data))
-        if position is None:
-            answered(event)  # uvicorn's own keep-alive ping
-        else:
-            handle.acknowledge(position)
-
-    protocol.handle_pong = handle_pong  # type: ignore[union-attr]
-
-    def ping(position: int) -> None:
-        if transport.is_closing() or getattr(protocol, "close_sent", False):
-            return
-        conn.send_ping(ack_payload(position))  # type: ignore[union-attr]
-        transport.write(b"".join(conn.data_to_send()))  # type: ignore[union-attr]
-
-    return ping
 
 
 def _sansio_protocol(websocket: WebSocket) -> WebSocketsSansIOProtocol | None:
@@ -220,14 +200,36 @@ def _sansio_protocol(websocket: WebSocket) -> WebSocketsSansIOProtocol | None:
     return None
 
 
-def direct_writer(protocol: WebSocketsSansIOProtocol) -> Callable[[list[bytes]], bool]:
-    """Writes LiveQuery text frames straight to the socket's transport: no ASGI message, no await, one write for
-    all the frames a client got in one loop iteration. The bytes are what the websockets library would write for
-    them (server frames are unmasked, FIN set, uncompressed); uvicorn's own writes (pings, pongs, the close) are
-    whole frames too, so they never interleave inside one."""
-    transport = protocol.transport
+class _Socket:
+    """One LiveQuery socket as the endpoint drives it: frames sent through ASGI (`send`) or, under uvicorn's
+    websockets-sansio protocol (`livequery serve` runs it), written straight to its transport (`write`), its
+    transport's buffered bytes, and the acknowledgement pings of resumes (livequery/resume.py).
 
-    def write(frames: list[bytes]) -> bool:
+    The hub keeps these bound methods for the socket's life. They were closures once: a function and a cell per
+    variable each, ~15 objects a socket that every full garbage collection walks, for each of tens of thousands of
+    idle sockets."""
+
+    __slots__ = ("handle", "protocol", "transport", "websocket")
+
+    def __init__(self, websocket: WebSocket, protocol: WebSocketsSansIOProtocol | None) -> None:
+        self.websocket = websocket
+        self.protocol = protocol
+        self.transport: Any = getattr(protocol, "transport", None)
+        self.handle: ClientHandle | None = None
+
+    async def send(self, frame: bytes) -> None:
+        await self.websocket.send_text(frame.decode())  # the SDKs read text frames only
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def write(self, frames: list[bytes]) -> bool:
+        """Writes LiveQuery text frames straight to the transport: no ASGI message, no await, one write for all
+        the frames a client got in one loop iteration. The bytes are what the websockets library would write for
+        them (server frames are unmasked, FIN set, uncompressed); uvicorn's own writes (pings, pongs, the close)
+        are whole frames too, so they never interleave inside one."""
+        protocol: Any = self.protocol
+        transport = self.transport
         if protocol.close_sent or protocol.disconnected or transport.is_closing():
             return False
         if len(frames) == 1:
@@ -237,7 +239,35 @@ def direct_writer(protocol: WebSocketsSansIOProtocol) -> Callable[[list[bytes]],
             transport.write(b"".join([part for frame in frames for part in (_text_header(len(frame)), frame)]))
         return True
 
-    return write
+    def listen_for_pongs(self) -> bool:
+        """Take the socket's pongs, those answering our pings (`ping`) acknowledging a position; False when the
+        server's websocket implementation does not let us ping (ASGI has none: this is uvicorn's websockets-sansio
+        protocol, whose `conn` is a python-websockets protocol)."""
+        protocol = self.protocol
+        conn = getattr(protocol, "conn", None)
+        if (not hasattr(conn, "send_ping") or not hasattr(conn, "data_to_send")
+                or not hasattr(protocol, "handle_pong") or self.transport is None):
+            return False
+        protocol.handle_pong = self.handle_pong  # type: ignore[method-assign, union-attr]
+        return True
+
+    def handle_pong(self, event: Any) -> None:
+        position = acked_position(bytes(event.data))
+        if position is None:
+            type(self.protocol).handle_pong(self.protocol, event)  # uvicorn's own keep-alive ping
+        elif self.handle is not None:
+            self.handle.acknowledge(position)
+
+    def ping(self, position: int) -> None:
+        """Ask the client to acknowledge `position`: a websocket ping, which it answers after reading every frame
+        before it."""
+        protocol: Any = self.protocol
+        transport = self.transport
+        if transport.is_closing() or getattr(protocol, "close_sent", False):
+            return
+        conn = protocol.conn
+        conn.send_ping(ack_payload(position))
+        transport.write(b"".join(conn.data_to_send()))
 
 
 def _text_header(length: int) -> bytes:

@@ -130,7 +130,7 @@ class ClientHandle:
         # resumes (livequery/resume.py): the position the client proved it read up to
         self.acked = 0
         self.connection = Connection(check_keys=hub.check_keys, resolve_session=hub.resolve_session,
-                                     prepare=hub.index.prepare, owner=self, authorize=hub.authorize,
+                                     prepare=hub.prepare_query, owner=self, authorize=hub.authorize,
                                      hooks=hub.hooks, max_subscriptions=hub.max_subscriptions)
 
     @property
@@ -426,6 +426,9 @@ class Hub:
         self.live_classes = live_classes
         self.reads = reads
         self.index = index if index is not None else SubscriptionIndex()
+        # one bound method for every connection (`self.index.prepare` makes a new one at each look-up, and each
+        # connection kept its own: an object per socket that full garbage collections walk)
+        self.prepare_query = self.index.prepare
         self._can_see = can_see
         self._visible_fields: VisibleFields = strip_hidden
         self._audience: Audience | None = _everyone
