@@ -10,9 +10,12 @@ import msgspec
 from auth.principal import Principal
 
 
-class Reading(msgspec.Struct, frozen=True):
+class Reading(msgspec.Struct, frozen=True, gc=False):
     """What a subscription's snapshot reads: its `where` (after cloud code's before_subscribe), and the `limit` and
-    `order` of its subscribe frame (None: the server's default limit, the store's order)."""
+    `order` of its subscribe frame (None: the server's default limit, the store's order).
+
+    Left out of garbage collection (`gc=False`): every subscription has one, and nothing it holds (JSON values)
+    can refer back to it, so it can never be part of a cycle; full collections need not walk it."""
 
     where: Mapping[str, Any] | None = None
     limit: int | None = None

@@ -54,6 +54,23 @@ class Query:
         return f"Query({self.key.decode(errors='replace')}, subscribers={len(self.subscribers)})"
 
 
+_SHARED_ACLS: dict[tuple[str, ...], frozenset[str]] = {}
+_MAX_SHARED_ACLS = 10_000
+
+
+def shared_acl(keys: list[str]) -> frozenset[str]:
+    """`keys` as a frozenset, the same object for every subscription with the same keys (all anonymous subscribers
+    share `{"*"}`, a user's subscriptions share theirs): one object fewer per subscription for every full garbage
+    collection to walk. At most `_MAX_SHARED_ACLS` are kept; then they are forgotten and shared anew."""
+    key = tuple(keys)
+    acl = _SHARED_ACLS.get(key)
+    if acl is None:
+        if len(_SHARED_ACLS) >= _MAX_SHARED_ACLS:
+            _SHARED_ACLS.clear()
+        acl = _SHARED_ACLS[key] = frozenset(key)
+    return acl
+
+
 class Subscription:
     """One client's subscription (a requestId on one connection). Identity-hashed."""
 
@@ -70,7 +87,7 @@ class Subscription:
         self.keys = keys
         self.watch = watch
         self.principal = principal
-        self.acl = frozenset(principal.acl_keys())  # computed once: checked against `_rperm` on every event
+        self.acl = shared_acl(principal.acl_keys())  # computed once: checked against `_rperm` on every event
         self.ident = ident  # the per-client part of an event frame (clientId, installationId, requestId)
         self.session_token = session_token
         self.since = 0  # the position it was subscribed at (livequery/resume.py)
