@@ -52,11 +52,12 @@ def test_waiting_inside_a_read_does_not_count_against_its_budget(conn: sqlite3.C
 def test_a_read_waiting_past_the_wall_clock_cap_goes_to_a_reader_thread(conn: sqlite3.Connection) -> None:
     budget = 0.001
     reader = InlineReader(conn, budget_seconds=budget)
-    sql = counting_with_pauses(250, 25, WALL_CAP_SECONDS)  # 25 caps of waiting in all
+    # a pause per ~60 rows, about what SQLite steps between two looks at the clock: 16 caps of waiting in all
+    sql = counting_with_pauses(1000, 16, WALL_CAP_SECONDS)
     started = time.perf_counter()
     assert reader.try_read(lambda c: c.execute(sql).fetchone()[0], lambda: "Post") == (False, None)
-    # stopped near the cap (after one or two pauses), not at the end (room for sleeps a busy machine stretches)
-    assert time.perf_counter() - started < WALL_CAP_SECONDS * 12
+    # stopped near the cap (~1 cap here), not at the end (room for sleeps a busy machine stretches)
+    assert time.perf_counter() - started < WALL_CAP_SECONDS * 8
     assert reader.handed_off == 1
     # its key is held back a while
     assert reader.try_read(lambda c: c.execute("SELECT 1").fetchone()[0], lambda: "Post") == (False, None)
