@@ -338,11 +338,16 @@ class ClientHandle:
         finally:
             self._pump = None
 
-    async def serve(self, messages: AsyncIterable[str | bytes]) -> Close:
+    def serve(self, messages: AsyncIterable[str | bytes]) -> Awaitable[Close]:
         """Run the connection: read `messages` (the socket's text frames; it ends when the client goes) and
-        write the outbox, until either ends. Returns how to close the socket."""
+        write the outbox, until either ends. Returns how to close the socket. (Not a coroutine itself: it hands
+        over the one that serves, one suspended frame fewer for each of many idle sockets.)"""
         if self.outbox is None:
-            return await self._serve_direct(messages)
+            return self._serve_direct(messages)
+        return self._serve_pumped(messages)
+
+    async def _serve_pumped(self, messages: AsyncIterable[str | bytes]) -> Close:
+        """`serve` for a client written through its outbox by `pump`, while another task reads."""
 
         async def read() -> None:
             try:
