@@ -111,7 +111,9 @@ class ClientHandle:
         self._hub = hub
         self._send = send
         self._write = write
-        self._pending: list[bytes] = []  # direct writing: frames offered since the last flush
+        # direct writing: frames offered since the last flush (an empty tuple, not a list of its own, while none
+        # are: an idle socket holds one object fewer for full garbage collections to walk)
+        self._pending: list[bytes] | tuple[()] = ()
         self._outbox_size = max(2, outbox_size)
         self.outbox: asyncio.Queue[bytes | Close] | None = None if write else asyncio.Queue(self._outbox_size)
         self._closing: Close | None = None  # direct writing: how the socket is to be closed
@@ -209,9 +211,12 @@ class ClientHandle:
             self._too_slow(f"{held} bytes undelivered")
             return
         if self._write is not None:
-            if not self._pending:
+            pending = self._pending
+            if pending:
+                pending.append(frame)  # type: ignore[union-attr]
+            else:
                 self._hub._flush_later(self)
-            self._pending.append(frame)
+                self._pending = [frame]
             self._queued_bytes += len(frame)
             return
         outbox = self.outbox
@@ -228,7 +233,7 @@ class ClientHandle:
         frames = self._pending
         if not frames or self.closed:
             return
-        self._pending = []
+        self._pending = ()
         self._queued_bytes = 0
         try:
             written = self._write(frames)  # type: ignore[misc]
@@ -280,7 +285,7 @@ class ClientHandle:
             return
         self.closed = True
         self._hub.frames_dropped += self.backlog()
-        self._pending = []
+        self._pending = ()
         self._later = None
         if self._later_task is not None and self._later_task is not asyncio.current_task():
             self._later_task.cancel()
