@@ -176,8 +176,7 @@ class Connection:
             if user_id is not None and subscription.principal.user_id != user_id:
                 continue
             user = await self._user(subscription.session_token)
-            subscription.principal = self._effective(user)
-            subscription.acl = frozenset(subscription.principal.acl_keys())
+            subscription.use_principal(self._effective(user))
 
     async def _connect(self, message: Connect) -> list[Action]:
         access = self._check_keys(message)

@@ -86,14 +86,19 @@ class Subscription:
         self.query = query
         self.keys = keys
         self.watch = watch
-        self.principal = principal
-        self.acl = shared_acl(principal.acl_keys())  # computed once: checked against `_rperm` on every event
+        self.use_principal(principal)
         self.ident = ident  # the per-client part of an event frame (clientId, installationId, requestId)
         self.session_token = session_token
         self.since = 0  # the position it was subscribed at (livequery/resume.py)
         self.positions = False  # its event frames carry their position (the `resumeFrom` extension)
         self.include = include  # None (the usual case): events carry plain pointers, at no cost
         self.reading = reading if reading is not None else Reading()  # what a snapshot of it reads
+
+    def use_principal(self, principal: Principal) -> None:
+        """Whom this subscription now reads as (at subscribe, and again after a log-out or a role change), and the
+        ACL keys that grants, worked out once: they are checked against `_rperm` on every event."""
+        self.principal = principal
+        self.acl = shared_acl(principal.acl_keys())
 
     def __repr__(self) -> str:
         return f"Subscription({self.request_id}, {self.query.class_name}, user={self.principal.user_id})"
