@@ -75,12 +75,18 @@ class SqliteAdapter:
     def _connect_all(self) -> list[sqlite3.Connection]:
         try:
             writer = self._connect()
-            writer.execute("PRAGMA journal_mode=WAL")
-            layout.create_store(writer)
-            readers = [self._connect(read_only=True) for _ in range(self._reader_count + 1)]  # +1: inline
         except sqlite3.Error as exc:
             raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
                              f"cannot open SQLite database {self.path}: {exc}") from exc
+        try:
+            writer.execute("PRAGMA journal_mode=WAL")
+            layout.create_store(writer)  # (and brings an older database's layout up to date)
+            readers = [self._connect(read_only=True) for _ in range(self._reader_count + 1)]  # +1: inline
+        except (sqlite3.Error, ParseError) as exc:
+            writer.close()
+            message = exc.message if isinstance(exc, ParseError) else str(exc)
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
+                             f"cannot open SQLite database {self.path}: {message}") from exc
         return [writer, *readers]
 
     def _connect(self, read_only: bool = False) -> sqlite3.Connection:

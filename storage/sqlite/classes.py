@@ -65,10 +65,11 @@ class ClassStore:
         for name in delete_fields:
             if name not in fields:
                 raise ParseError(ErrorCode.INVALID_SCHEMA_OPERATION, f"Field {name} does not exist, cannot update.")
-            layout.remove_field_storage(conn, class_name, name, fields.pop(name))
-        for index in layout.indexes_using(schema, delete_fields):
+        for index in layout.indexes_using(schema, delete_fields):  # first: SQLite keeps a column an index uses
             layout.drop_named_index(conn, class_name, index)
             indexes.pop(index, None)
+        for name in dict.fromkeys(delete_fields):
+            layout.remove_field_storage(conn, class_name, name, fields.pop(name))
         schema = msgspec.structs.replace(schema, fields=fields, indexes=indexes)
         for name in add_fields or {}:
             if name in fields:

@@ -1,5 +1,10 @@
 """How classes live in SQLite: the `_schema` table, one table per class, relation join tables, and indexes.
 
+A class table holds `objectId`, the whole object as JSON in `doc`, and a value column for each comparable
+top-level field of its schema (String, Number, Boolean, Date, Pointer: translate.value_column), which every write
+sets from the document in the same statement. Queries compare and sort on those columns and their indexes
+instead of parsing each row's JSON; the document stays what reads return.
+
 Index names: `<Class>$<field>` for a field's own index, `<Class>$unique$<field>` (`unique_ci`) for unique
 ones, `<Class>#<name>` for indexes added through the schemas API.
 """
@@ -13,16 +18,69 @@ import msgspec
 
 from storage.errors import ErrorCode, ParseError
 from storage.schema import ClassSchema, validate_class_name
-from storage.sqlite.translate import INDEXED_TYPES, field_expr, join_table, json_path, quote
+from storage.sqlite.translate import (
+    field_expr,
+    has_value_column,
+    join_table,
+    json_path,
+    quote,
+    value_column,
+    value_path,
+)
 from storage.values import FieldType
 
 SCHEMA_TABLE = "_schema"
+LAYOUT_VERSION = 1  # PRAGMA user_version: 1 since class tables have value columns (0: the document only)
 _SCHEMA_DECODER = msgspec.json.Decoder(ClassSchema)
 _DOC_ENCODER = msgspec.json.Encoder()
 
 
 def create_store(conn: sqlite3.Connection) -> None:
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (class_name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    """The schema table, and a database written before value columns brought up to date (once: the first
+    process to open it does it, in one transaction, while others wait for the lock)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > LAYOUT_VERSION:
+            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
+                             f"this database has layout version {version}, written by a newer LiveQuery Server; "
+                             f"this one knows versions up to {LAYOUT_VERSION}")
+        if version < LAYOUT_VERSION:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (class_name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            for schema in load_all(conn):
+                _add_value_columns(conn, schema)
+            conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _add_value_columns(conn: sqlite3.Connection, schema: ClassSchema) -> None:
+    """A class table of layout 0 given its value columns, filled from its documents, and its indexes on
+    document expressions rebuilt on them."""
+    table = schema.class_name
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
+        return
+    indexes = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                 "AND tbl_name = ? AND sql IS NOT NULL", (table,))
+               if name.startswith((f"{table}$", f"{table}#"))]  # ours (any other index is left as it is)
+    for name in indexes:
+        conn.execute(f"DROP INDEX {quote(name)}")
+    add_field_storage(conn, schema, {name: kind for name, kind in schema.fields.items() if kind.type != "Relation"})
+    for name in indexes:
+        rest = name[len(table):]
+        if rest.startswith(("$unique$", "$unique_ci$")):
+            field = rest.split("$", 2)[2]
+            create_unique_index(conn, table, field, schema.field_type(field), rest.startswith("$unique_ci$"))
+        elif rest.startswith("#") and rest[1:] in schema.indexes:
+            create_named_index(conn, schema, rest[1:], schema.indexes[rest[1:]])
+
+
+def value_columns(schema: ClassSchema) -> list[tuple[str, str]]:
+    """(column, JSON path in the document) for each value column of the class."""
+    return [(value_column(name), value_path(name, kind)) for name, kind in schema.fields.items()
+            if has_value_column(name, kind)]
 
 
 def encode(value: Any) -> str:
@@ -83,7 +141,7 @@ def check_new_class_name(conn: sqlite3.Connection, class_name: str) -> None:
 
 
 def create_class_table(conn: sqlite3.Connection, class_name: str) -> None:
-    conn.execute(f"CREATE TABLE {quote(class_name)} (objectId TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+    conn.execute(f"CREATE TABLE {quote(class_name)} (objectId TEXT PRIMARY KEY, doc TEXT NOT NULL)")  # +value columns
 
 
 def drop_class_table(conn: sqlite3.Connection, class_name: str) -> None:
@@ -108,8 +166,11 @@ def ensure_join_table(conn: sqlite3.Connection, class_name: str, field: str) -> 
 
 
 def add_field_storage(conn: sqlite3.Connection, schema: ClassSchema, fields: Mapping[str, FieldType]) -> None:
-    """What new fields need: an expression index for a comparable field, a join table for a relation."""
+    """What new fields need: a value column and its index for a comparable field (filled from documents that
+    already hold the field: a table is only ever scanned when it has rows), a join table for a relation."""
     existing = {name.lower(): name for name, kind in schema.fields.items() if kind.type == "Relation"}
+    table = quote(schema.class_name)
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
     for name, kind in fields.items():
         if kind.type == "Relation":
             clash = existing.get(name.lower())
@@ -118,18 +179,27 @@ def add_field_storage(conn: sqlite3.Connection, schema: ClassSchema, fields: Map
                                  f"relation {name} conflicts with relation {clash}: "
                                  "names must differ in more than case")
             ensure_join_table(conn, schema.class_name, name)
-        elif kind.type in INDEXED_TYPES and name != "objectId":
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{schema.class_name}${name}')} "
-                         f"ON {quote(schema.class_name)} ({field_expr(name, kind)})")
+        elif has_value_column(name, kind):
+            column = value_column(name)
+            if column[1:-1] not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                path = value_path(name, kind)
+                conn.execute(f"UPDATE {table} SET {column} = json_extract(doc, '{path}') "
+                             f"WHERE json_extract(doc, '{path}') IS NOT NULL")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{schema.class_name}${name}')} ON {table} ({column})")
 
 
 def remove_field_storage(conn: sqlite3.Connection, class_name: str, name: str, kind: FieldType) -> None:
-    """Forget a field: its values in every object, its indexes, its join table."""
+    """Forget a field: its values in every object, its indexes, its value column, its join table. Indexes of the
+    schemas API that use the field must be dropped first (ClassStore.update does)."""
     table = quote(class_name)
     path = json_path((name,))
     conn.execute(f"UPDATE {table} SET doc = json_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL")
     for index in (f"{class_name}${name}", f"{class_name}$unique${name}", f"{class_name}$unique_ci${name}"):
         conn.execute(f"DROP INDEX IF EXISTS {quote(index)}")
+    column = value_column(name)
+    if column[1:-1] in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     if kind.type == "Relation":
         conn.execute(f"DROP TABLE IF EXISTS {quote(join_table(class_name, name))}")
 

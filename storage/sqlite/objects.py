@@ -12,7 +12,7 @@ from storage.adapter import Document, FindOptions
 from storage.changes import Changes, updated_document
 from storage.errors import ErrorCode, ParseError
 from storage.query import Node
-from storage.schema import default_fields
+from storage.schema import ClassSchema, default_fields
 from storage.sqlite import layout
 from storage.sqlite.classes import ClassStore
 from storage.sqlite.query_shapes import translate_by_shape
@@ -41,10 +41,34 @@ def select_sql(class_name: str, where: Node, options: FindOptions,
     return sql, params
 
 
+class WriteStatements:
+    """A class's INSERT and UPDATE: the document, and each value column set from it by SQLite's own
+    `json_extract` in the same statement (exactly what a query on the document would have compared). Kept per
+    class while its schema is the same object (layout.SchemaCache gives one object per stored schema)."""
+
+    def __init__(self) -> None:
+        self._by_class: dict[str, tuple[ClassSchema | None, str, str]] = {}
+
+    def of(self, class_name: str, schema: ClassSchema | None) -> tuple[str, str]:
+        kept = self._by_class.get(class_name)
+        if kept is not None and kept[0] is schema:
+            return kept[1], kept[2]
+        columns = layout.value_columns(schema) if schema is not None else []
+        table = quote(class_name)
+        names = "".join(f", {column}" for column, _ in columns)
+        values = "".join(f", json_extract(:doc, '{path}')" for _, path in columns)
+        sets = "".join(f", {column} = json_extract(:doc, '{path}')" for column, path in columns)
+        insert = f"INSERT INTO {table} (objectId, doc{names}) VALUES (:objectId, :doc{values})"
+        update = f"UPDATE {table} SET doc = :doc{sets} WHERE objectId = :objectId"
+        self._by_class[class_name] = (schema, insert, update)
+        return insert, update
+
+
 class ObjectStore:
     def __init__(self, classes: ClassStore) -> None:
         self.classes = classes
         self.schemas = classes.schemas
+        self.statements = WriteStatements()
 
     def _translator(self, conn: sqlite3.Connection, class_name: str) -> Translator:
         return Translator(class_name, lambda name: self.schemas.load(conn, name))
@@ -95,26 +119,26 @@ class ObjectStore:
         object_id = document.get("objectId")
         if not isinstance(object_id, str) or not object_id:
             raise ParseError(ErrorCode.MISSING_OBJECT_ID, "objectId is required")
-        sql = f"INSERT INTO {quote(class_name)} (objectId, doc) VALUES (?, ?)"
-        row = (object_id, layout.encode(document))
+        row = {"objectId": object_id, "doc": layout.encode(document)}
         try:
-            conn.execute(sql, row)
+            conn.execute(self.statements.of(class_name, self.schemas.load(conn, class_name))[0], row)
         except sqlite3.OperationalError as exc:
             if not is_missing_table(exc, class_name):
                 raise
             # Parse creates a class on its first object
             self.classes.ensure_fields(conn, class_name, _implied_fields(class_name, document))
-            conn.execute(sql, row)
+            conn.execute(self.statements.of(class_name, self.schemas.load(conn, class_name))[0], row)
         if changes is not None and changes.relations:
             self._apply_relations(conn, class_name, object_id, changes)
 
     def update(self, conn: sqlite3.Connection, class_name: str, object_id: str, changes: Changes, where: Node,
                updated_at: str, extra: Mapping[str, Any] | None) -> tuple[Document, Document] | None:
-        before = self._select_one(conn, class_name, object_id, where)
+        schema = self.schemas.load(conn, class_name)
+        before = self._select_one(conn, class_name, object_id, where, schema)
         if before is None:
             return None
         after = updated_document(before, changes, updated_at, extra)
-        conn.execute(f"UPDATE {quote(class_name)} SET doc = ? WHERE objectId = ?", (layout.encode(after), object_id))
+        conn.execute(self.statements.of(class_name, schema)[1], {"objectId": object_id, "doc": layout.encode(after)})
         if changes.relations:
             self._apply_relations(conn, class_name, object_id, changes)
         return before, after
@@ -138,8 +162,10 @@ class ObjectStore:
         for table in layout.join_tables(conn, class_name):
             conn.execute(f"DELETE FROM {quote(table)}")
 
-    def _select_one(self, conn: sqlite3.Connection, class_name: str, object_id: str, where: Node) -> Document | None:
-        translator = self._translator(conn, class_name)
+    def _select_one(self, conn: sqlite3.Connection, class_name: str, object_id: str, where: Node,
+                    schema: ClassSchema | None = None) -> Document | None:
+        translator = self._translator(conn, class_name) if schema is None else Translator(
+            class_name, lambda name: schema if name == class_name else self.schemas.load(conn, name))
         sql = f"SELECT doc FROM {quote(class_name)} WHERE objectId = :objectId AND ({translator.where(where)})"
         try:
             row = conn.execute(sql, {**translator.params, "objectId": object_id}).fetchone()

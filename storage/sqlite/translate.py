@@ -1,9 +1,11 @@
 """Translates the parsed `where` (storage.query) and a sort order into SQL over a class table's `doc` JSON.
 
-Every value is a named parameter; only validated key names reach the SQL text (as JSON path literals, so that
-expression indexes match). A field whose type the schema knows compares on the exact expression `field_expr`
-gives its index; a field it does not know is compared behind `json_type` guards, with Mongo's array semantics.
-Every predicate is 1 when it holds, so `(p) IS NOT 1` is its negation even where JSON values are missing.
+Every value is a named parameter; only validated key names reach the SQL text (as JSON path literals or quoted
+column names). A top-level field whose type the schema knows to be comparable (INDEXED_TYPES) also has a value
+column beside the document, written with it (storage.sqlite.layout), and compares and sorts on that column,
+`field_expr`, which its index covers: no row's JSON is parsed to test or sort on it. A field the schema does not
+know is compared in the document behind `json_type` guards, with Mongo's array semantics. Every predicate is 1
+when it holds, so `(p) IS NOT 1` is its negation even where JSON values are missing.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ DOC = "doc"
 ISO_DATE_FIELDS = frozenset({"createdAt", "updatedAt"})  # stored as plain ISO strings, not Date objects
 INDEXED_TYPES = frozenset({"String", "Number", "Boolean", "Date", "Pointer"})
 _SEGMENT = re.compile(r"^[A-Za-z0-9_]+$")
+_CAPITAL = re.compile(r"[A-Z]")
 _KINDS = {"String": "string", "Number": "number", "Boolean": "boolean", "Date": "date", "Pointer": "pointer",
           "Array": "array", "Relation": "relation"}
 _ACL_ARRAYS = frozenset({"_rperm", "_wperm"})
@@ -81,17 +84,38 @@ def json_path(path: Sequence[str]) -> str:
     return "$." + ".".join(path)
 
 
-def field_expr(name: str, kind: FieldType | None) -> str:
-    """The expression a top-level field is compared and sorted on, and therefore what its index covers."""
-    if name == "objectId":
-        return "objectId"
+def has_value_column(name: str, kind: FieldType | None) -> bool:
+    """Whether a top-level field of this schema type has a value column (objectId is a column of its own)."""
+    return kind is not None and kind.type in INDEXED_TYPES and name != "objectId"
+
+
+def value_column(name: str) -> str:
+    """The quoted column holding a field's comparable value. SQLite's names ignore letter case and Parse's do not,
+    so each capital letter is written as `^` and the letter (`dueAt` -> `$due^at`): `Score` and `score` differ."""
+    if not _SEGMENT.match(name):
+        raise ParseError(ErrorCode.INVALID_KEY_NAME, f"Invalid key name: {name}")
+    return quote("$" + _CAPITAL.sub(lambda capital: "^" + capital.group().lower(), name))
+
+
+def value_path(name: str, kind: FieldType | None) -> str:
+    """The JSON path of a top-level field's comparable value in the document: a Date's `iso`, a Pointer's
+    `objectId` (createdAt and updatedAt are plain ISO strings), the value itself otherwise."""
     path = json_path((name,))
     if kind is not None and name not in ISO_DATE_FIELDS:
         if kind.type == "Date":
             path += ".iso"
         elif kind.type == "Pointer":
             path += ".objectId"
-    return f"json_extract({DOC}, '{path}')"
+    return path
+
+
+def field_expr(name: str, kind: FieldType | None) -> str:
+    """The expression a top-level field is compared and sorted on, and therefore what its index covers."""
+    if name == "objectId":
+        return "objectId"
+    if has_value_column(name, kind):
+        return value_column(name)
+    return f"json_extract({DOC}, '{value_path(name, kind)}')"
 
 
 class _Slot(NamedTuple):
@@ -102,8 +126,12 @@ class _Slot(NamedTuple):
     base: str | None  # JSON container and path that `sub` and `json_each` start from
     path: str = "$"
     is_element: bool = False
+    column_key: str = ""  # a Date's `iso` or a Pointer's `objectId`, read from the field's value column...
+    column: str = ""  # ...this one
 
     def sub(self, key: str) -> str:
+        if key == self.column_key:
+            return self.column
         if self.base is None:
             return "NULL"
         expr = f"json_extract({self.base}, '{self.path}.{key}')"
@@ -111,6 +139,8 @@ class _Slot(NamedTuple):
         return f"(CASE WHEN {self.type} = 'object' THEN {expr} END)" if self.is_element else expr
 
 
+_SCALAR_KINDS = frozenset({"string", "number", "boolean", "isodate"})  # the value column holds the value itself
+_SUBKEY_KINDS = {"date": "iso", "pointer": "objectId"}  # ...or this key of the stored object
 _ELEMENT = _Slot("e.value", "e.type", "e.value", "$", True)
 _OBJECT_ID = _Slot("objectId", "'text'", None)
 
@@ -217,7 +247,14 @@ class Translator:
         return _KINDS.get(known.type, "object")
 
     def _slot(self, path: Sequence[str], kind: str | None) -> _Slot:
-        return _OBJECT_ID if kind == "objectid" else _doc_slot(path)
+        if kind == "objectid":
+            return _OBJECT_ID
+        slot = _doc_slot(path)
+        if kind in _SCALAR_KINDS and has_value_column(path[0], self.field_type(path[0])):
+            return slot._replace(value=value_column(path[0]))
+        if kind in _SUBKEY_KINDS and has_value_column(path[0], self.field_type(path[0])):
+            return slot._replace(column_key=_SUBKEY_KINDS[kind], column=value_column(path[0]))
+        return slot
 
     # --- nodes ------------------------------------------------------------------------------------------------
     def where(self, node: Node) -> str:
