@@ -6,7 +6,8 @@ sets from the document in the same statement. Queries compare and sort on those 
 instead of parsing each row's JSON; the document stays what reads return.
 
 Index names: `<Class>$<field>` for a field's own index, `<Class>$unique$<field>` (`unique_ci`) for unique
-ones, `<Class>#<name>` for indexes added through the schemas API.
+ones, with the field's case-safe name (translate.case_safe: `dueAt` -> `due^at`, since SQLite's names ignore
+case), and `<Class>#<name>` for indexes added through the schemas API.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import msgspec
 from storage.errors import ErrorCode, ParseError
 from storage.schema import ClassSchema, validate_class_name
 from storage.sqlite.translate import (
+    case_safe,
     field_expr,
     has_value_column,
     join_table,
@@ -70,11 +72,19 @@ def _add_value_columns(conn: sqlite3.Connection, schema: ClassSchema) -> None:
     add_field_storage(conn, schema, {name: kind for name, kind in schema.fields.items() if kind.type != "Relation"})
     for name in indexes:
         rest = name[len(table):]
-        if rest.startswith(("$unique$", "$unique_ci$")):
+        if rest.startswith(("$unique$", "$unique_ci$")):  # layout 0 named it with the field's own name
             field = rest.split("$", 2)[2]
             create_unique_index(conn, table, field, schema.field_type(field), rest.startswith("$unique_ci$"))
         elif rest.startswith("#") and rest[1:] in schema.indexes:
             create_named_index(conn, schema, rest[1:], schema.indexes[rest[1:]])
+
+
+def field_index(class_name: str, field: str) -> str:
+    return f"{class_name}${case_safe(field)}"
+
+
+def unique_index(class_name: str, field: str, case_insensitive: bool) -> str:
+    return f"{class_name}${'unique_ci' if case_insensitive else 'unique'}${case_safe(field)}"
 
 
 def value_columns(schema: ClassSchema) -> list[tuple[str, str]]:
@@ -166,8 +176,8 @@ def ensure_join_table(conn: sqlite3.Connection, class_name: str, field: str) -> 
 
 
 def add_field_storage(conn: sqlite3.Connection, schema: ClassSchema, fields: Mapping[str, FieldType]) -> None:
-    """What new fields need: a value column and its index for a comparable field (filled from documents that
-    already hold the field: a table is only ever scanned when it has rows), a join table for a relation."""
+    """What new fields need: for a comparable field a value column, filled from any documents that already hold
+    the field (one pass over the table, as building its index is), and its index; a join table for a relation."""
     existing = {name.lower(): name for name, kind in schema.fields.items() if kind.type == "Relation"}
     table = quote(schema.class_name)
     columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -186,7 +196,8 @@ def add_field_storage(conn: sqlite3.Connection, schema: ClassSchema, fields: Map
                 path = value_path(name, kind)
                 conn.execute(f"UPDATE {table} SET {column} = json_extract(doc, '{path}') "
                              f"WHERE json_extract(doc, '{path}') IS NOT NULL")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{schema.class_name}${name}')} ON {table} ({column})")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(field_index(schema.class_name, name))} "
+                         f"ON {table} ({column})")
 
 
 def remove_field_storage(conn: sqlite3.Connection, class_name: str, name: str, kind: FieldType) -> None:
@@ -195,7 +206,8 @@ def remove_field_storage(conn: sqlite3.Connection, class_name: str, name: str, k
     table = quote(class_name)
     path = json_path((name,))
     conn.execute(f"UPDATE {table} SET doc = json_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL")
-    for index in (f"{class_name}${name}", f"{class_name}$unique${name}", f"{class_name}$unique_ci${name}"):
+    for index in (field_index(class_name, name), unique_index(class_name, name, False),
+                  unique_index(class_name, name, True)):
         conn.execute(f"DROP INDEX IF EXISTS {quote(index)}")
     column = value_column(name)
     if column[1:-1] in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
@@ -227,7 +239,7 @@ def drop_named_index(conn: sqlite3.Connection, class_name: str, name: str) -> No
 def create_unique_index(conn: sqlite3.Connection, class_name: str, field: str, kind: FieldType | None,
                         case_insensitive: bool) -> None:
     expr = field_expr(field, kind)
-    name = f"{class_name}$unique_ci${field}" if case_insensitive else f"{class_name}$unique${field}"
+    name = unique_index(class_name, field, case_insensitive)
     conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(name)} ON {quote(class_name)} "
                  f"({f'lower({expr})' if case_insensitive else expr})")
 

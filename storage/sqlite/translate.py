@@ -89,12 +89,17 @@ def has_value_column(name: str, kind: FieldType | None) -> bool:
     return kind is not None and kind.type in INDEXED_TYPES and name != "objectId"
 
 
-def value_column(name: str) -> str:
-    """The quoted column holding a field's comparable value. SQLite's names ignore letter case and Parse's do not,
-    so each capital letter is written as `^` and the letter (`dueAt` -> `$due^at`): `Score` and `score` differ."""
+def case_safe(name: str) -> str:
+    """A field name as SQLite names must spell it: they ignore letter case and Parse's do not, so each capital
+    letter is written as `^` and the letter (`dueAt` -> `due^at`), and `Score` and `score` stay two names."""
     if not _SEGMENT.match(name):
         raise ParseError(ErrorCode.INVALID_KEY_NAME, f"Invalid key name: {name}")
-    return quote("$" + _CAPITAL.sub(lambda capital: "^" + capital.group().lower(), name))
+    return _CAPITAL.sub(lambda capital: "^" + capital.group().lower(), name)
+
+
+def value_column(name: str) -> str:
+    """The quoted column holding a field's comparable value: `$` and its case-safe name (`$due^at`)."""
+    return quote("$" + case_safe(name))
 
 
 def value_path(name: str, kind: FieldType | None) -> str:

@@ -110,12 +110,27 @@ async def test_every_write_keeps_the_columns_equal_to_the_document(store: Sqlite
 
 
 async def test_fields_that_differ_only_in_letter_case_keep_apart(store: SqliteAdapter) -> None:
-    await store.ensure_fields("Post", {"Score": FieldType("Number")})
+    await store.ensure_fields("Post", {"Score": FieldType("Number"), "tag": FieldType("String"),
+                                       "Tag": FieldType("String")})
     await store.update("Post", "p1", parse_changes({"Score": 500}, is_create=False), MATCH_ALL,
                        "2024-03-01T00:00:00.000Z")
     assert await ids(store, {"Score": 500}) == ["p1"]
     assert await ids(store, {"score": 500}) == []
     assert await ids(store, {"score": 1}) == ["p1"]
+    # each has its own index, and a unique one on either holds for that field alone
+    conn = sqlite3.connect(store.path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    conn.close()
+    assert {"Post$score", "Post$^score"} <= indexes
+    await store.ensure_unique("Post", "tag")
+    await store.ensure_unique("Post", "Tag")
+    for object_id, changes in (("p1", {"tag": "x"}), ("p2", {"Tag": "x"}), ("p3", {"tag": "y"})):
+        await store.update("Post", object_id, parse_changes(changes, is_create=False), MATCH_ALL,
+                           "2024-03-01T00:00:00.000Z")
+    with pytest.raises(ParseError) as refused:
+        await store.update("Post", "p4", parse_changes({"Tag": "x"}, is_create=False), MATCH_ALL,
+                           "2024-03-01T00:00:00.000Z")
+    assert refused.value.code == ErrorCode.DUPLICATE_VALUE
 
 
 async def test_a_field_added_to_the_schema_after_its_values_is_filled_from_the_documents(tmp_path: Path) -> None:
