@@ -37,16 +37,36 @@ _SCHEMA_DECODER = msgspec.json.Decoder(ClassSchema)
 _DOC_ENCODER = msgspec.json.Encoder()
 
 
+OPEN_LOCK_WAIT_MS = 600_000  # how long opening waits for another process's upgrade (or long write) to end
+
+
 def create_store(conn: sqlite3.Connection) -> None:
-    """The schema table, and a database written before value columns brought up to date (once: the first
-    process to open it does it, in one transaction, while others wait for the lock)."""
+    """The schema table, and a database written before value columns brought up to date: once, by the first
+    process to open it, in one transaction. An up-to-date database is opened without taking the write lock."""
+    if _check_version(conn.execute("PRAGMA user_version").fetchone()[0]) == LAYOUT_VERSION:
+        return
+    # Others opening it meanwhile wait for the upgrade, however long: a big database's takes longer than a
+    # write's usual busy timeout, and a worker that gave up would only be started again, to wait again.
+    busy_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {max(busy_timeout, OPEN_LOCK_WAIT_MS)}")
+    try:
+        _create_or_upgrade(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout}")
+
+
+def _check_version(version: int) -> int:
+    if version > LAYOUT_VERSION:
+        raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
+                         f"this database has layout version {version}, written by a newer LiveQuery Server; "
+                         f"this one knows versions up to {LAYOUT_VERSION}")
+    return version
+
+
+def _create_or_upgrade(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > LAYOUT_VERSION:
-            raise ParseError(ErrorCode.INTERNAL_SERVER_ERROR,
-                             f"this database has layout version {version}, written by a newer LiveQuery Server; "
-                             f"this one knows versions up to {LAYOUT_VERSION}")
+        version = _check_version(conn.execute("PRAGMA user_version").fetchone()[0])  # (another may have done it)
         if version < LAYOUT_VERSION:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (class_name TEXT PRIMARY KEY, body TEXT NOT NULL)")
             for schema in load_all(conn):

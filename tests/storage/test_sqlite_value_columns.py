@@ -4,6 +4,7 @@ them equal to the document, queries answer the same, a database written before t
 it is opened, and two processes on one file agree."""
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -172,6 +173,7 @@ def write_layout_zero(path: Path) -> None:
     """A database as this store wrote it before value columns (PRAGMA user_version 0): documents only, with an
     expression index per comparable field, a unique index and an index made through the schemas API."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE _schema (class_name TEXT PRIMARY KEY, body TEXT NOT NULL)")
     schema = new_schema("Post", {"room": FieldType("String"), "score": FieldType("Number"),
                                  "due": FieldType("Date"), "tags": FieldType("Array")})
@@ -240,3 +242,31 @@ async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Pa
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     conn.close()
+
+
+async def test_opening_waits_out_another_process_holding_the_upgrade_lock(tmp_path: Path) -> None:
+    # --workers on a big old database: one worker upgrades for longer than a write's busy timeout; the others
+    # must wait for it, not fail to start. An up-to-date database does not wait for anyone's lock.
+    path = tmp_path / "old.db"
+    write_layout_zero(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    store = SqliteAdapter(str(path), busy_timeout_ms=100)
+    opening = asyncio.create_task(store.open())
+    await asyncio.sleep(0.6)  # six of its busy timeouts
+    assert not opening.done()
+    other.execute("ROLLBACK")
+    await asyncio.wait_for(opening, 30)
+    try:
+        assert sorted(await ids(store, {"score": {"$gte": 30}})) == ["p3", "p4"]
+    finally:
+        await store.close()
+    other.execute("BEGIN IMMEDIATE")
+    again = SqliteAdapter(str(path), busy_timeout_ms=100)
+    try:
+        await asyncio.wait_for(again.open(), 30)
+        assert await ids(again, {"score": 0}) == ["p0"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await again.close()
