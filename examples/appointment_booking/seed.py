@@ -6,7 +6,7 @@ to now, so the seed always books the future.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from examples.client import ParseClient, date, pointer
 
@@ -22,6 +22,16 @@ def next_quarter(after: datetime, hours: int = 0) -> datetime:
     """The first quarter hour at least `hours` hours after `after`."""
     moment = after + timedelta(hours=hours, minutes=15)
     return moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+
+
+def within_its_day(start: datetime, minutes: int) -> datetime:
+    """`start`, or 09:00 the next day when the appointment would run past midnight: a booking must lie inside one
+    weekly window, and the last one of a day ends at 24:00 (between 22:00 and 23:00 UTC, an hour-long booking an
+    hour from now would not)."""
+    next_midnight = datetime.combine(start.date() + timedelta(days=1), time(), timezone.utc)
+    if start + timedelta(minutes=minutes) <= next_midnight:
+        return start
+    return next_midnight + timedelta(hours=9)
 
 
 def next_weekday_at(hour: int, days_ahead: int = 1) -> datetime:
@@ -54,7 +64,8 @@ async def seed(parse: ParseClient) -> None:
 
     now = datetime.now(timezone.utc)
     bookings = [("ann", "Haircut", next_weekday_at(10)), ("ben", "Colouring", next_weekday_at(13)),
-                ("cara", "Consultation", next_quarter(now, 1)), ("ann", "Quick check", next_quarter(now, 3))]
+                ("cara", "Consultation", within_its_day(next_quarter(now, 1), 60)),
+                ("ann", "Quick check", within_its_day(next_quarter(now, 3), 15))]
     for customer, service, at in bookings:
         booked = await parse.create("Appointment", {
             "service": pointer("Service", services[service]["objectId"]), "appointmentDate": date(at)},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from examples.appointment_booking.seed import within_its_day
 from examples.client import date, pointer
 from tests.examples.appointment_booking_world import Booking, slot, weekday_slot
 from tests.examples.event_registration_world import refusal
@@ -319,3 +320,12 @@ async def test_a_notification_is_seen_by_its_user_only(booking: Booking) -> None
     assert await booking.parse.find("Notification", {"user": booking.me("peter")},
                                     session=booking.sessions["ann"]) == []
 
+
+
+def test_the_seeds_bookings_of_today_never_run_past_midnight() -> None:
+    # The seed books an hour-long consultation an hour from now; from 22:00 to 23:00 UTC that ran past midnight,
+    # out of the provider's last weekly window of the day, and the example refused to start (141).
+    late = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+    assert within_its_day(late, 60) == datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    assert within_its_day(late, 30) == late  # ends at 24:00, inside the window
+    assert within_its_day(late.replace(hour=10), 60) == late.replace(hour=10)
