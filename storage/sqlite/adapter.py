@@ -142,7 +142,7 @@ class SqliteAdapter:
         return await self._read(self._classes.get_all)
 
     async def get_schema(self, class_name: str) -> ClassSchema | None:
-        return await self._read_small(lambda conn: self._classes.get(conn, class_name), "_schema")
+        return await self._read_small(lambda conn: self._classes.get(conn, class_name), _schema_key)
 
     async def ensure_fields(self, class_name: str, fields: Mapping[str, FieldType]) -> ClassSchema:
         wanted = dict(fields)
@@ -197,6 +197,11 @@ class SqliteAdapter:
 
     async def owning_ids(self, class_name: str, field: str, related_ids: tuple[str, ...]) -> list[str]:
         return await self._read(lambda conn: self._objects.owning_ids(conn, class_name, field, tuple(related_ids)))
+
+
+def _schema_key() -> str:
+    """The inline reader's penalty key of schema reads: one kind of read, whatever the class."""
+    return "_schema"
 
 
 def _cost_key(class_name: str, where: Node, order: Any) -> tuple[str, int]:

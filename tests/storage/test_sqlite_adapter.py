@@ -182,3 +182,18 @@ async def test_a_costly_query_sends_only_its_own_kind_of_read_to_the_threads_not
         assert [doc["n"] for doc in found] == [2993] and (inline.inline, inline.handed_off) == (2, 1)
     finally:
         await store.close()
+
+
+async def test_a_schema_read_still_answers_while_some_kind_of_read_is_paying_a_penalty(tmp_path: Path) -> None:
+    # Once any read had run over the budget, every schema read raised TypeError (its penalty key was a string
+    # where a function that makes one was wanted): each request that read a schema failed with a 500.
+    store = await _filled(tmp_path, inline_budget_seconds=1e-9)
+    try:
+        inline = store._inline
+        assert inline is not None
+        assert await store.count("Post", parse_where({"title": {"$exists": False}})) == 3000  # over: a penalty
+        assert inline.handed_off == 1
+        schema = await store.get_schema("Post")
+        assert schema is not None and schema.field_type("room") == FieldType("String")
+    finally:
+        await store.close()
