@@ -70,8 +70,11 @@ class ObjectStore:
         self.schemas = classes.schemas
         self.statements = WriteStatements()
 
-    def _translator(self, conn: sqlite3.Connection, class_name: str) -> Translator:
-        return Translator(class_name, lambda name: self.schemas.load(conn, name))
+    def _translator(self, conn: sqlite3.Connection, class_name: str, schema: ClassSchema | None = None) -> Translator:
+        """A translator reading schemas on `conn`; `schema`, when given, is the class's own, already read."""
+        if schema is None:
+            return Translator(class_name, lambda name: self.schemas.load(conn, name))
+        return Translator(class_name, lambda name: schema if name == class_name else self.schemas.load(conn, name))
 
     # --- reads ----------------------------------------------------------------------------------------------
     def find(self, conn: sqlite3.Connection, class_name: str, where: Node, options: FindOptions) -> list[Document]:
@@ -164,8 +167,7 @@ class ObjectStore:
 
     def _select_one(self, conn: sqlite3.Connection, class_name: str, object_id: str, where: Node,
                     schema: ClassSchema | None = None) -> Document | None:
-        translator = self._translator(conn, class_name) if schema is None else Translator(
-            class_name, lambda name: schema if name == class_name else self.schemas.load(conn, name))
+        translator = self._translator(conn, class_name, schema)
         sql = f"SELECT doc FROM {quote(class_name)} WHERE objectId = :objectId AND ({translator.where(where)})"
         try:
             row = conn.execute(sql, {**translator.params, "objectId": object_id}).fetchone()

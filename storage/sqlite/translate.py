@@ -255,9 +255,11 @@ class Translator:
         if kind == "objectid":
             return _OBJECT_ID
         slot = _doc_slot(path)
-        if kind in _SCALAR_KINDS and has_value_column(path[0], self.field_type(path[0])):
+        if kind is None or not has_value_column(path[0], self.field_type(path[0])):
+            return slot
+        if kind in _SCALAR_KINDS:
             return slot._replace(value=value_column(path[0]))
-        if kind in _SUBKEY_KINDS and has_value_column(path[0], self.field_type(path[0])):
+        if kind in _SUBKEY_KINDS:
             return slot._replace(column_key=_SUBKEY_KINDS[kind], column=value_column(path[0]))
         return slot
 

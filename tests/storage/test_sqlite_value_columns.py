@@ -45,21 +45,20 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteAdapter]:
     await adapter.close()
 
 
-def columns_and_documents(path: str) -> list[tuple[Any, ...]]:
-    """Each row's value columns next to what json_extract reads from its document (they must be equal)."""
+COLUMN_SOURCES = {"$room": "$.room", "$score": "$.score", "$done": "$.done", "$due": "$.due.iso",
+                  "$owner": "$.owner.objectId", "$created^at": "$.createdAt"}
+
+
+def assert_columns_match_documents(path: str, absent: tuple[str, ...] = ()) -> None:
+    """Each row's value columns equal what json_extract reads from its document; the `absent` have no column."""
     conn = sqlite3.connect(path)
-    rows = conn.execute(
-        'SELECT "$room", json_extract(doc, \'$.room\'), "$score", json_extract(doc, \'$.score\'), '
-        '"$done", json_extract(doc, \'$.done\'), "$due", json_extract(doc, \'$.due.iso\'), '
-        '"$owner", json_extract(doc, \'$.owner.objectId\'), "$created^at", json_extract(doc, \'$.createdAt\') '
-        'FROM "Post"').fetchall()
+    columns = {row[1] for row in conn.execute('PRAGMA table_info("Post")')}
+    present = {column: source for column, source in COLUMN_SOURCES.items() if column[1:] not in absent}
+    pairs = ", ".join(f'"{column}", json_extract(doc, \'{source}\')' for column, source in present.items())
+    rows = conn.execute(f'SELECT {pairs} FROM "Post"').fetchall()
     conn.close()
-    return rows
-
-
-def assert_columns_match_documents(path: str) -> None:
-    for row in columns_and_documents(path):
-        assert row[0::2] == row[1::2], row
+    assert not {f"${name}" for name in absent} & columns
+    assert rows and all(row[0::2] == row[1::2] for row in rows), rows
 
 
 async def ids(store: SqliteAdapter, where: dict[str, Any], order: tuple[SortKey, ...] = ()) -> list[str]:
@@ -215,18 +214,7 @@ async def test_a_database_from_before_value_columns_is_upgraded_when_opened(tmp_
     assert indexes['Post$score'].endswith('("$score")'), indexes
     assert '"$room"' in indexes["Post$unique$room"] and '"$room", "$score" DESC' in indexes["Post#by_room_score"]
     assert indexes["my_own"].endswith("(length(doc))")
-    assert_columns_match_documents_without(str(path), ("done", "owner"))
-
-
-def assert_columns_match_documents_without(path: str, absent: tuple[str, ...]) -> None:
-    conn = sqlite3.connect(path)
-    columns = {row[1] for row in conn.execute('PRAGMA table_info("Post")')}
-    rows = conn.execute('SELECT "$room", json_extract(doc, \'$.room\'), "$score", json_extract(doc, \'$.score\'), '
-                        '"$due", json_extract(doc, \'$.due.iso\'), "$created^at", json_extract(doc, \'$.createdAt\') '
-                        'FROM "Post"').fetchall()
-    conn.close()
-    assert not {f"${name}" for name in absent} & columns
-    assert rows and all(row[0::2] == row[1::2] for row in rows), rows
+    assert_columns_match_documents(str(path), absent=("done", "owner"))
 
 
 async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
